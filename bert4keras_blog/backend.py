@@ -1,0 +1,214 @@
+"""Makes bert4keras 0.11.5 work on TensorFlow 2.21 + tf_keras (Keras 2 API).
+
+This is the only module that touches environment variables, TensorFlow
+internals or bert4keras quirks. Importing it (``import bert4keras_blog`` does)
+is enough for plain bert4keras code to run unchanged.
+
+Public API:
+    keras, K, tf: the Keras 2 API (tf_keras), its backend, and TensorFlow.
+    check_versions(): raise ``StackError`` if the wrong bert4keras or Keras
+        is importable, naming the version found and the command that fixes it.
+    stack_versions() -> dict: versions of the pieces that matter.
+
+What it does, in order (each step is needed, see ../shared/STACK_NOTES.md):
+1. ``TF_KERAS=1`` and ``TF_USE_LEGACY_KERAS=1`` before TensorFlow loads, so
+   bert4keras picks tf.keras and tf.keras is tf_keras, not Keras 3.
+2. A ``distutils.util.strtobool`` stand-in on Python 3.12+, where
+   ``distutils`` is gone (bert4keras' backend imports it).
+3. ``tf.keras`` is resolved before bert4keras does
+   ``sys.modules['keras'] = tf.keras``; TensorFlow's lazy loader otherwise
+   recurses forever.
+4. ``bert4keras.optimizers`` is imported while ``keras.optimizers.Optimizer``
+   points at the legacy OptimizerV2 base it was written for (``_set_hyper``,
+   ``_resource_apply_dense``); the name is restored right after, so tf_keras'
+   own optimizers are untouched.
+5. ``Transformer.load_weights_from_checkpoint`` reports a missing variable or
+   a shape that disagrees with the config as ``CheckpointMismatchError``
+   naming the layer, the variable and both shapes.
+6. T5 decoders follow mesh TensorFlow (and Hugging Face, which is checked
+   against it) instead of two bert4keras 0.11.5 defaults that change the
+   outputs of released checkpoints: cross-attention gets no relative
+   position bias (bert4keras reuses the self-attention bias there,
+   ``cross_position_bias=True``), and the decoder output is not multiplied
+   by d_model**-0.5 before an *untied* ``decoder/logits`` layer (t5.1.1,
+   mt5.1.1; only tied T5 v1.0 scales). A config that sets
+   ``cross_position_bias`` explicitly is obeyed. Set
+   ``backend.T5_BERT4KERAS_LEGACY = True`` before building to get
+   bert4keras' behaviour back, e.g. for weights fine-tuned under it.
+"""
+import os
+import sys
+import types
+
+os.environ.setdefault('TF_KERAS', '1')
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from bert4keras_blog.errors import CheckpointMismatchError, StackError  # noqa: E402
+
+REQUIRED_BERT4KERAS = '0.11.5'
+FIX_BERT4KERAS = 'pip install --no-deps bert4keras==%s' % REQUIRED_BERT4KERAS
+FIX_KERAS = 'pip install "tensorflow==2.21.*" "tf-keras==2.21.*"'
+
+__all__ = ['keras', 'K', 'tf', 'check_versions', 'stack_versions', 'StackError']
+
+
+def _provide_distutils_strtobool():
+    """bert4keras imports distutils.util.strtobool, removed in Python 3.12."""
+    try:
+        from distutils.util import strtobool  # noqa: F401
+        return
+    except ImportError:
+        pass
+
+    def strtobool(value):
+        value = value.lower()
+        if value in ('y', 'yes', 't', 'true', 'on', '1'):
+            return 1
+        if value in ('n', 'no', 'f', 'false', 'off', '0'):
+            return 0
+        raise ValueError('invalid truth value %r' % (value,))
+
+    distutils = sys.modules.setdefault('distutils', types.ModuleType('distutils'))
+    util = types.ModuleType('distutils.util')
+    util.strtobool = strtobool
+    distutils.util = util
+    sys.modules['distutils.util'] = util
+
+
+def _installed_version(distribution):
+    from importlib import metadata
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_versions():
+    """Raises StackError if bert4keras or Keras is not the version we need."""
+    found = _installed_version('bert4keras')
+    if found is None:
+        raise StackError('bert4keras is not installed; run: %s' % FIX_BERT4KERAS)
+    if found != REQUIRED_BERT4KERAS:
+        raise StackError(
+            'bert4keras %s is installed, bert4keras-blog needs %s '
+            '(a plain `pip install bert4keras` picks 0.8.1 next to TensorFlow 2.21); '
+            'run: %s' % (found, REQUIRED_BERT4KERAS, FIX_BERT4KERAS))
+    tf_keras_version = _installed_version('tf-keras') or _installed_version('tf_keras')
+    if tf_keras_version is None:
+        raise StackError('tf_keras (the Keras 2 API) is not installed; run: %s' % FIX_KERAS)
+    keras_version = _installed_version('keras')
+    if keras_version is not None and int(keras_version.split('.')[0]) < 3:
+        raise StackError(
+            'keras %s is installed (bert4keras\' old keras<=2.3.1 pin pulls it in); '
+            'TensorFlow 2.21 needs keras 3 beside tf_keras; run: %s'
+            % (keras_version, FIX_KERAS))
+
+
+_provide_distutils_strtobool()
+check_versions()
+
+import tensorflow as tf  # noqa: E402
+
+# Step 3: resolve the lazy module now; bert4keras then aliases a real module.
+keras = tf.keras
+keras.layers  # noqa: B018  (touching an attribute finishes the lazy import)
+if not keras.__name__.startswith('tf_keras') and 'tf_keras' not in getattr(keras, '__file__', ''):
+    raise StackError(
+        'tf.keras resolved to %s instead of tf_keras; TF_USE_LEGACY_KERAS=1 must be '
+        'set before TensorFlow is imported: import bert4keras_blog first' % keras.__name__)
+
+
+def _import_bert4keras_optimizers():
+    """Imports bert4keras.optimizers on the legacy OptimizerV2 base (step 4)."""
+    if 'bert4keras.optimizers' in sys.modules:
+        return
+    current = keras.optimizers.Optimizer
+    keras.optimizers.Optimizer = keras.optimizers.legacy.Optimizer
+    try:
+        import bert4keras.optimizers  # noqa: F401
+    finally:
+        keras.optimizers.Optimizer = current
+
+
+import bert4keras.backend  # noqa: E402,F401  (does sys.modules['keras'] = tf.keras)
+from bert4keras.backend import K  # noqa: E402
+from bert4keras import models as _models  # noqa: E402
+
+_import_bert4keras_optimizers()
+
+
+def _explain_checkpoint_failure(transformer, checkpoint, mapping):
+    """Finds the first variable that is missing or has the wrong shape."""
+    mapping = mapping or transformer.variable_mapping()
+    for layer_name, names in mapping.items():
+        layer = transformer.layers.get(transformer.prefixed(layer_name))
+        if layer is None:
+            continue
+        for weight, name in zip(layer.trainable_weights, names):
+            try:
+                value = transformer.load_variable(checkpoint, name)
+            except (KeyError, ValueError, tf.errors.NotFoundError):
+                raise CheckpointMismatchError(
+                    checkpoint, name, layer=layer.name, reason='missing') from None
+            expected = tuple(K.int_shape(weight))
+            if tuple(value.shape) != expected:
+                raise CheckpointMismatchError(
+                    checkpoint, name, layer=layer.name,
+                    found=tuple(value.shape), expected=expected)
+    return None
+
+
+_load_weights_from_checkpoint = _models.Transformer.load_weights_from_checkpoint
+
+
+def _checked_load_weights_from_checkpoint(self, checkpoint, mapping=None):
+    # Runs bert4keras' own loader; only when it fails do we look for the
+    # variable to blame, so a good checkpoint is read exactly once.
+    try:
+        return _load_weights_from_checkpoint(self, checkpoint, mapping)
+    except (ValueError, KeyError, tf.errors.NotFoundError, tf.errors.InvalidArgumentError):
+        if not self.autoresize_weights and not self.ignore_invalid_weights:
+            _explain_checkpoint_failure(self, checkpoint, mapping)
+        raise
+
+
+_models.Transformer.load_weights_from_checkpoint = _checked_load_weights_from_checkpoint
+
+T5_BERT4KERAS_LEGACY = False
+_t5_decoder_init = _models.T5_Decoder.__init__
+_t5_decoder_apply = _models.T5_Decoder.apply
+
+
+def _t5_decoder_init_reference(self, with_lm=True, cross_position_bias=None, **kwargs):
+    # Step 6: no relative bias in cross-attention unless a config asks for it.
+    if cross_position_bias is None:
+        cross_position_bias = T5_BERT4KERAS_LEGACY
+    _t5_decoder_init(self, with_lm=with_lm, cross_position_bias=cross_position_bias, **kwargs)
+
+
+def _t5_decoder_apply_unscaled(self, inputs=None, layer=None, arguments=None, **kwargs):
+    # Step 6: untied logits (t5.1.1, mt5.1.1) see the decoder output unscaled.
+    if (kwargs.get('name') == 'Decoder-Output-Scale' and self.version != 't5.1.0'
+            and not T5_BERT4KERAS_LEGACY):
+        kwargs['scale'] = 1.0
+    return _t5_decoder_apply(self, inputs, layer, arguments, **kwargs)
+
+
+_models.T5_Decoder.__init__ = _t5_decoder_init_reference
+_models.T5_Decoder.apply = _t5_decoder_apply_unscaled
+
+
+def stack_versions():
+    """Returns {name: version} for Python, TensorFlow, tf_keras, bert4keras, numpy."""
+    import platform
+    import numpy
+    import bert4keras
+    return {
+        'python': platform.python_version(),
+        'tensorflow': tf.__version__,
+        'tf_keras': keras.__version__ if hasattr(keras, '__version__') else
+        _installed_version('tf-keras'),
+        'bert4keras': bert4keras.__version__,
+        'numpy': numpy.__version__,
+    }
