@@ -22,10 +22,14 @@ What it does, in order (each step is needed, see ../shared/STACK_NOTES.md):
    points at the legacy OptimizerV2 base it was written for (``_set_hyper``,
    ``_resource_apply_dense``); the name is restored right after, so tf_keras'
    own optimizers are untouched.
-5. ``Transformer.load_weights_from_checkpoint`` reports a missing variable or
+5. ``AdaFactor`` with a fixed learning rate: bert4keras tests
+   ``hasattr(self, '__learning_rate')`` but stores a name-mangled attribute,
+   so it makes a new variable on every call, which ``tf.function`` (every
+   ``fit`` on TF 2) refuses. The variable is made once and kept.
+6. ``Transformer.load_weights_from_checkpoint`` reports a missing variable or
    a shape that disagrees with the config as ``CheckpointMismatchError``
    naming the layer, the variable and both shapes.
-6. T5 decoders follow mesh TensorFlow (and Hugging Face, which is checked
+7. T5 decoders follow mesh TensorFlow (and Hugging Face, which is checked
    against it) instead of two bert4keras 0.11.5 defaults that change the
    outputs of released checkpoints: cross-attention gets no relative
    position bias (bert4keras reuses the self-attention bias there,
@@ -138,6 +142,22 @@ from bert4keras import models as _models  # noqa: E402
 _import_bert4keras_optimizers()
 
 
+def _adafactor_learning_rate(self):
+    # Step 5: one learning-rate variable per optimizer, made on first use.
+    if self._learning_rate is None:
+        return _adafactor_schedule.fget(self)
+    if getattr(self, '_fixed_learning_rate', None) is None:
+        with K.name_scope(self.__class__.__name__):
+            self._fixed_learning_rate = K.variable(self._learning_rate, name='learning_rate')
+    return self._fixed_learning_rate
+
+
+from bert4keras import optimizers as _optimizers  # noqa: E402
+
+_adafactor_schedule = _optimizers.AdaFactorBase.learning_rate
+_optimizers.AdaFactorBase.learning_rate = property(_adafactor_learning_rate)
+
+
 def _explain_checkpoint_failure(transformer, checkpoint, mapping):
     """Finds the first variable that is missing or has the wrong shape."""
     mapping = mapping or transformer.variable_mapping()
@@ -181,14 +201,14 @@ _t5_decoder_apply = _models.T5_Decoder.apply
 
 
 def _t5_decoder_init_reference(self, with_lm=True, cross_position_bias=None, **kwargs):
-    # Step 6: no relative bias in cross-attention unless a config asks for it.
+    # Step 7: no relative bias in cross-attention unless a config asks for it.
     if cross_position_bias is None:
         cross_position_bias = T5_BERT4KERAS_LEGACY
     _t5_decoder_init(self, with_lm=with_lm, cross_position_bias=cross_position_bias, **kwargs)
 
 
 def _t5_decoder_apply_unscaled(self, inputs=None, layer=None, arguments=None, **kwargs):
-    # Step 6: untied logits (t5.1.1, mt5.1.1) see the decoder output unscaled.
+    # Step 7: untied logits (t5.1.1, mt5.1.1) see the decoder output unscaled.
     if (kwargs.get('name') == 'Decoder-Output-Scale' and self.version != 't5.1.0'
             and not T5_BERT4KERAS_LEGACY):
         kwargs['scale'] = 1.0

@@ -14,6 +14,7 @@ Public API:
     build_model(kind, paths, application='encoder', **kwargs): the bert4keras
         model for a kind, weights loaded (the one place that knows which
         bert4keras model name goes with which kind).
+    read_config(path) -> dict: a JSON config; syntax errors name the line.
     chinese_vocab(num_chars=2500) -> list of str: a Chinese BERT vocabulary.
     save_variables(prefix, variables): write ``{name: array}`` as a TF
         checkpoint (the V2 ``.index`` + ``.data`` pair Google's Saver writes).
@@ -31,9 +32,9 @@ import os
 
 import numpy as np
 
-from bert4keras_blog.errors import BlogError
+from bert4keras_blog.errors import BlogError, DataFormatError
 
-__all__ = ['KINDS', 'write_tiny', 'tiny', 'build_model', 'chinese_vocab',
+__all__ = ['KINDS', 'write_tiny', 'tiny', 'build_model', 'read_config', 'chinese_vocab',
            'save_variables', 'TINY_ROOT']
 
 KINDS = ('bert', 'roberta', 'albert', 'electra', 'mt5.1.1', 'gpt')
@@ -298,6 +299,25 @@ def save_variables(prefix, variables):
 
 
 # ---------------------------------------------------------------- write_tiny
+
+def read_config(path):
+    """Reads a JSON model config.
+
+    Raises:
+        DataFormatError: the file is not valid JSON (names the line) or not
+            a JSON object.
+        OSError: the file cannot be read.
+    """
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataFormatError(path, error.lineno, 'invalid JSON: %s' % error.msg) from None
+    if not isinstance(config, dict):
+        raise DataFormatError(path, None, 'expected a JSON object of config keys')
+    return config
+
 
 def _write_json(path, data):
     with open(path, 'w', encoding='utf-8') as f:
