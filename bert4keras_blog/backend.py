@@ -26,10 +26,16 @@ What it does, in order (each step is needed, see ../shared/STACK_NOTES.md):
    ``hasattr(self, '__learning_rate')`` but stores a name-mangled attribute,
    so it makes a new variable on every call, which ``tf.function`` (every
    ``fit`` on TF 2) refuses. The variable is made once and kept.
-6. ``Transformer.load_weights_from_checkpoint`` reports a missing variable or
+6. Random initialisation: bert4keras hands one ``TruncatedNormal`` instance
+   to each attention and feed-forward layer, and tf_keras 2.x returns the
+   *same* values every time an unseeded instance is called, so a model built
+   without a checkpoint starts with identical q, k and v kernels (Keras 2.3
+   drew fresh values). The initializer now draws fresh values per call,
+   reproducibly under ``keras.utils.set_random_seed``.
+7. ``Transformer.load_weights_from_checkpoint`` reports a missing variable or
    a shape that disagrees with the config as ``CheckpointMismatchError``
    naming the layer, the variable and both shapes.
-7. T5 decoders follow mesh TensorFlow (and Hugging Face, which is checked
+8. T5 decoders follow mesh TensorFlow (and Hugging Face, which is checked
    against it) instead of two bert4keras 0.11.5 defaults that change the
    outputs of released checkpoints: cross-attention gets no relative
    position bias (bert4keras reuses the self-attention bias there,
@@ -158,6 +164,18 @@ _adafactor_schedule = _optimizers.AdaFactorBase.learning_rate
 _optimizers.AdaFactorBase.learning_rate = property(_adafactor_learning_rate)
 
 
+@keras.utils.register_keras_serializable(package='bert4keras_blog')
+class FreshTruncatedNormal(keras.initializers.TruncatedNormal):
+    """TruncatedNormal that draws new values on every call (step 6)."""
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        dtype = tf.as_dtype(dtype or K.floatx())
+        return tf.random.truncated_normal(shape, self.mean, self.stddev, dtype=dtype)
+
+
+_models.Transformer.initializer = property(lambda self: FreshTruncatedNormal(stddev=0.02))
+
+
 def _explain_checkpoint_failure(transformer, checkpoint, mapping):
     """Finds the first variable that is missing or has the wrong shape."""
     mapping = mapping or transformer.variable_mapping()
@@ -201,14 +219,14 @@ _t5_decoder_apply = _models.T5_Decoder.apply
 
 
 def _t5_decoder_init_reference(self, with_lm=True, cross_position_bias=None, **kwargs):
-    # Step 7: no relative bias in cross-attention unless a config asks for it.
+    # Step 8: no relative bias in cross-attention unless a config asks for it.
     if cross_position_bias is None:
         cross_position_bias = T5_BERT4KERAS_LEGACY
     _t5_decoder_init(self, with_lm=with_lm, cross_position_bias=cross_position_bias, **kwargs)
 
 
 def _t5_decoder_apply_unscaled(self, inputs=None, layer=None, arguments=None, **kwargs):
-    # Step 7: untied logits (t5.1.1, mt5.1.1) see the decoder output unscaled.
+    # Step 8: untied logits (t5.1.1, mt5.1.1) see the decoder output unscaled.
     if (kwargs.get('name') == 'Decoder-Output-Scale' and self.version != 't5.1.0'
             and not T5_BERT4KERAS_LEGACY):
         kwargs['scale'] = 1.0

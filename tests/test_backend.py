@@ -58,6 +58,22 @@ def test_old_keras_names_the_fix(monkeypatch):
         backend.check_versions()
 
 
+def test_random_init_differs_per_weight_and_is_seeded():
+    from bert4keras.models import build_transformer_model
+    kwargs = dict(vocab_size=50, hidden_size=12, num_hidden_layers=1, num_attention_heads=2,
+                  intermediate_size=20, hidden_act='gelu', max_position=16)
+    keras.utils.set_random_seed(7)
+    first = build_transformer_model(**kwargs)
+    attention = first.get_layer('Transformer-0-MultiHeadSelfAttention').get_weights()
+    q, k, v = attention[0], attention[2], attention[4]
+    assert not np.allclose(q, k) and not np.allclose(k, v)
+    assert 0.01 < q.std() < 0.03  # truncated normal, stddev 0.02
+    keras.utils.set_random_seed(7)
+    again = build_transformer_model(**kwargs)
+    for a, b in zip(first.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 # ------------------------------------------------------------- optimizers
 
 def _regression_data(seed=0):
