@@ -1,0 +1,198 @@
+"""Cached decoding gives AutoRegressiveDecoder's results, token for token."""
+import numpy as np
+import pytest
+
+import bert4keras_blog  # noqa: F401
+from bert4keras.snippets import AutoRegressiveDecoder
+from bert4keras.tokenizers import SpTokenizer, Tokenizer
+from bert4keras_blog.checkpoints import build_model, tiny
+from bert4keras_blog.decoding import LMDecoder, T5Decoder, UniLMDecoder, log_probabilities
+from bert4keras_blog.errors import BlogError
+
+SOURCES = ['科学空间是苏剑林的博客', '北京欢迎你', '今天天气很好，我们去公园散步吧。', '人民日报']
+
+
+# ---------------------------------------------------- reference decoders
+
+class ReferenceUniLM(AutoRegressiveDecoder):
+    """bert4keras' seq2seq example decoder, unchanged in spirit."""
+
+    def __init__(self, model, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+
+    @AutoRegressiveDecoder.wraps(default_rtype='probas')
+    def predict(self, inputs, output_ids, states):
+        token_ids, segment_ids = inputs
+        token_ids = np.concatenate([token_ids, output_ids], 1)
+        segment_ids = np.concatenate([segment_ids, np.ones_like(output_ids)], 1)
+        return self.last_token(self.model).predict([token_ids, segment_ids], verbose=0)
+
+
+class ReferenceLM(AutoRegressiveDecoder):
+    def __init__(self, model, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+
+    @AutoRegressiveDecoder.wraps(default_rtype='probas')
+    def predict(self, inputs, output_ids, states):
+        token_ids = np.concatenate([inputs[0], output_ids], 1)
+        return self.last_token(self.model).predict(
+            [token_ids, np.zeros_like(token_ids)], verbose=0)
+
+
+class ReferenceT5(AutoRegressiveDecoder):
+    def __init__(self, t5, **kwargs):
+        super().__init__(**kwargs)
+        self.t5 = t5
+
+    @AutoRegressiveDecoder.wraps(default_rtype='probas')
+    def predict(self, inputs, output_ids, states):
+        return self.last_token(self.t5.model).predict([inputs[0], output_ids], verbose=0)
+
+
+def sequence_score(ids, step_logprob):
+    """Sum of log-probabilities, the score beam search ranks by."""
+    return sum(step_logprob(ids[:i])[ids[i]] for i in range(len(ids)))
+
+
+# -------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope='module')
+def unilm():
+    paths = tiny('bert')
+    model = build_model('bert', paths, application='unilm', with_mlm=True)
+    tokenizer = Tokenizer(paths['dict'], do_lower_case=True)
+    inputs = [[np.array(x) for x in tokenizer.encode(s)] for s in SOURCES]
+    return model, inputs
+
+
+@pytest.fixture(scope='module')
+def lm():
+    paths = tiny('gpt')
+    model = build_model('gpt', paths, with_mlm=True)
+    tokenizer = Tokenizer(paths['dict'], do_lower_case=True)
+    inputs = [[np.array(tokenizer.encode(s)[0][:-1])] for s in SOURCES]  # [CLS] prompt
+    return model, inputs
+
+
+@pytest.fixture(scope='module')
+def t5():
+    paths = tiny('mt5.1.1')
+    model = build_model('mt5.1.1', paths, return_keras_model=False)
+    tokenizer = SpTokenizer(paths['spm'], token_start=None, token_end='</s>')
+    inputs = [[np.array(tokenizer.encode(s)[0])] for s in SOURCES]
+    return model, inputs
+
+
+def frequent_token(reference, inputs, topk):
+    """A token the model likes to produce, used as end_id so beams end early."""
+    reference.end_id = -1
+    ids = reference.beam_search(inputs, topk=topk)
+    return int(ids[-3])
+
+
+CASES = [('unilm', UniLMDecoder, ReferenceUniLM, {'start_id': None}),
+         ('lm', LMDecoder, ReferenceLM, {'start_id': None}),
+         ('t5', T5Decoder, ReferenceT5, {'start_id': 0})]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('shape, Cached, Reference, extra', CASES)
+@pytest.mark.parametrize('topk', [1, 3])
+def test_same_ids_as_autoregressive_decoder(shape, Cached, Reference, extra, topk, request):
+    model, inputs = request.getfixturevalue(shape)
+    maxlen = 8
+    reference = Reference(model, end_id=-1, maxlen=maxlen, **extra)
+    end_id = frequent_token(reference, inputs[0], topk)
+    reference.end_id = end_id
+    decoder = Cached(model, end_id=end_id, maxlen=maxlen)
+    expected = [reference.beam_search(x, topk=topk) for x in inputs]
+    assert any(len(e) < maxlen for e in expected), 'some beams should end early'
+    got = decoder.batch_beam_search(inputs, topk=topk)  # varied lengths in one batch
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(g, e)
+    np.testing.assert_array_equal(decoder.beam_search(inputs[2], topk=topk), expected[2])
+
+
+@pytest.mark.parametrize('shape, Cached', [('unilm', UniLMDecoder), ('lm', LMDecoder),
+                                           ('t5', T5Decoder)])
+def test_cached_step_logits_equal_full_forward(shape, Cached, request):
+    """The score of every step equals the uncached model's, within 1e-4."""
+    model, inputs = request.getfixturevalue(shape)
+    decoder = Cached(model, end_id=-1, maxlen=6)
+    reference = {'unilm': ReferenceUniLM, 'lm': ReferenceLM, 't5': ReferenceT5}[shape](
+        model, end_id=-1, maxlen=6, start_id=0 if shape == 't5' else None)
+    ids = decoder.greedy(inputs[1])
+    logits, state = decoder._start([inputs[1]])
+    prefix = decoder.first_output_ids
+    for i in range(len(ids) - prefix.shape[1]):
+        expected, _ = reference.predict([x[None] for x in inputs[1]], prefix, None, 1, 'logits')
+        np.testing.assert_allclose(log_probabilities(logits), expected, atol=1e-4)
+        token = ids[prefix.shape[1]]
+        prefix = np.concatenate([prefix, [[token]]], 1)
+        logits, state = decoder.cache.advance(state, [0], [token])
+
+
+def test_constraint_restricts_every_step(unilm):
+    model, inputs = unilm
+    allowed = np.array([700, 701, 702, 703, 3])
+    seen = []
+
+    def constraint(index, output_ids):
+        seen.append((index, len(output_ids)))
+        return allowed if len(output_ids) < 4 else [3]
+
+    decoder = UniLMDecoder(model, end_id=3, maxlen=10)
+    results = decoder.batch_beam_search(inputs[:2], topk=2, constraint=constraint)
+    for ids in results:
+        assert set(ids) <= set(allowed.tolist())
+        assert len(ids) <= 5 and ids[-1] == 3  # forced to end at the 5th token
+    assert {i for i, _ in seen} == {0, 1} and (0, 0) in seen
+    mask = np.zeros(decoder.cache.vocab_size, bool)
+    mask[[800, 3]] = True
+    ids = decoder.greedy(inputs[0], constraint=lambda i, o: mask)
+    assert set(ids) <= {800, 3}
+
+
+def test_random_sample_is_seeded_and_respects_topk(lm):
+    model, inputs = lm
+    decoder = LMDecoder(model, end_id=-1, maxlen=5)
+    a = decoder.random_sample(inputs[0], n=4, topk=3, seed=1)
+    b = decoder.random_sample(inputs[0], n=4, topk=3, seed=1)
+    c = decoder.random_sample(inputs[0], n=4, topk=3, seed=2)
+    assert len(a) == 4 and all(len(x) == 5 for x in a)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+    first_logits, _ = decoder._start([inputs[0]])
+    top3 = set(np.argsort(first_logits[0])[-3:])
+    assert {int(x[0]) for x in a + c} <= top3
+    greedy = decoder.random_sample(inputs[0], n=2, topk=1, seed=0)
+    np.testing.assert_array_equal(greedy[0], decoder.greedy(inputs[0]))
+
+
+def test_topp_keeps_the_smallest_nucleus(lm):
+    model, inputs = lm
+    decoder = LMDecoder(model, end_id=-1, maxlen=1)
+    logits, _ = decoder._start([inputs[0]])
+    p = np.sort(np.exp(log_probabilities(logits[0])))[::-1]
+    nucleus = int(np.searchsorted(np.cumsum(p), 0.5) + 1)
+    samples = decoder.random_sample(inputs[0], n=200, topp=0.5, seed=0)
+    allowed = set(np.argsort(-logits[0])[:nucleus])
+    assert {int(s[0]) for s in samples} <= allowed
+
+
+def test_cache_memory_is_reported(unilm):
+    model, _ = unilm
+    decoder = UniLMDecoder(model, end_id=3, maxlen=4)
+    # 2 layers x (keys + values) x 3 heads x 16 dims x 4 bytes per position and row.
+    assert decoder.cache_bytes(3, 512) == 3 * 512 * 2 * 2 * 48 * 4
+
+
+def test_unsupported_models_are_refused():
+    paths = tiny('bert')
+    encoder = build_model('bert', paths)  # no MLM head
+    with pytest.raises(BlogError, match='with_mlm'):
+        UniLMDecoder(encoder, end_id=3, maxlen=4)
+    with pytest.raises(BlogError, match='return_keras_model=False'):
+        T5Decoder(encoder, end_id=1, maxlen=4)
