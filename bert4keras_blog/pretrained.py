@@ -75,6 +75,7 @@ def build_electra_generator(config_path, checkpoint_path=None, with_mlm=True, **
     Example:
     ```python
     from bert4keras_blog.checkpoints import tiny
+    from bert4keras_blog.pretrained import build_electra_generator
     paths = tiny('electra')
     generator = build_electra_generator(paths['generator_config'], paths['checkpoint'])
     ```
