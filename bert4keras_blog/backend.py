@@ -118,11 +118,40 @@ def check_versions():
 _provide_distutils_strtobool()
 check_versions()
 
-import tensorflow as tf  # noqa: E402
 
-# Step 3: resolve the lazy module now; bert4keras then aliases a real module.
-keras = tf.keras
-keras.layers  # noqa: B018  (touching an attribute finishes the lazy import)
+class _NativeLogsSilenced(object):
+    """TensorFlow's C++ runtime prints start-up notes (oneDNN, CUDA probing)
+    straight to file descriptor 2 while it loads, before any Python setting
+    can stop them. They are hidden during the import only; Python errors
+    still surface. BERT4KERAS_BLOG_TF_LOGS=1 shows them."""
+
+    def __enter__(self):
+        self.saved = None
+        if os.environ.get('BERT4KERAS_BLOG_TF_LOGS') == '1':
+            return self
+        try:
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:  # no real stderr (some notebooks): nothing to hide
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+        return False
+
+
+with _NativeLogsSilenced():
+    import tensorflow as tf  # noqa: E402
+    # Step 3: resolve the lazy module now; bert4keras then aliases a real module.
+    keras = tf.keras
+    keras.layers  # noqa: B018  (touching an attribute finishes the lazy import)
+    tf.config.list_physical_devices()  # CUDA probing logs here, once
 if not keras.__name__.startswith('tf_keras') and 'tf_keras' not in getattr(keras, '__file__', ''):
     raise StackError(
         'tf.keras resolved to %s instead of tf_keras; TF_USE_LEGACY_KERAS=1 must be '

@@ -29,6 +29,7 @@ model = build_model('bert', paths, with_mlm=True)
 import collections
 import json
 import os
+import string
 
 import numpy as np
 
@@ -61,7 +62,8 @@ def chinese_vocab(num_chars=2500):
     """A Chinese BERT vocabulary in Google's layout, from real text.
 
     Special tokens first (``[PAD]`` = 0, ``[unused1-9]``, ``[UNK]``,
-    ``[CLS]``, ``[SEP]``, ``[MASK]``), then ASCII digits and letters, then the
+    ``[CLS]``, ``[SEP]``, ``[MASK]``), then ASCII punctuation, digits and
+    letters (Google's vocabulary has them all), then the
     ``num_chars`` most frequent characters of People's Daily 1998, then
     ``##`` continuations for every non-CJK character (bert4keras splits CJK
     characters apart and word-pieces everything else).
@@ -76,7 +78,7 @@ def chinese_vocab(num_chars=2500):
     counts = collections.Counter()
     for paragraph in peoples_daily():
         counts.update(ch for ch in paragraph if not ch.isspace())
-    ascii_chars = list('0123456789abcdefghijklmnopqrstuvwxyz')
+    ascii_chars = list(string.punctuation + '0123456789abcdefghijklmnopqrstuvwxyz')
     tokens = _SPECIALS + ascii_chars
     seen = set(tokens)
     for ch, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -85,7 +87,8 @@ def chinese_vocab(num_chars=2500):
         if ch.lower() not in seen:
             tokens.append(ch.lower())
             seen.add(ch.lower())
-    tokens += ['##' + t for t in tokens[len(_SPECIALS):] if not _is_cjk(t)]
+    tokens += ['##' + t for t in tokens[len(_SPECIALS):]
+               if not _is_cjk(t) and t not in string.punctuation]
     return tokens
 
 

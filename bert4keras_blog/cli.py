@@ -6,6 +6,8 @@ Subcommands:
     check KIND --config --checkpoint [--dict | --spm]
                                  build the bert4keras model, load the checkpoint,
                                  run one Chinese sentence through it
+    math TEXT [--run DIR]        solve a word problem with a solver trained by
+                                 examples/post3_math_word_problems.py
 
 Errors we raise on purpose (``errors.BlogError``) and unreadable files become
 one line on stderr and exit status 2, never a traceback.
@@ -84,17 +86,28 @@ def cmd_check(args):
     return 0
 
 
+def cmd_math(args):
+    from bert4keras_blog.mathword.expression import to_text
+    from bert4keras_blog.mathword.solver import load_solver
+    solver = load_solver(args.run, topk=args.topk)
+    for text in args.text:
+        expression, value = solver.solve([text])[0]
+        answer = to_text(value) if value is not None else 'no value (the expression is invalid)'
+        print('%s\n  x=%s\n  answer: %s' % (text, expression, answer))
+    return 0
+
+
 def build_parser():
     from bert4keras_blog.checkpoints import KINDS
     parser = argparse.ArgumentParser(prog='bert4keras-blog', description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='command', required=True)
-    sub.add_parser('info', help='versions and devices').set_defaults(run=cmd_info)
+    sub.add_parser('info', help='versions and devices').set_defaults(handler=cmd_info)
 
     tiny = sub.add_parser('tiny', help='write a tiny checkpoint in a release format')
     tiny.add_argument('kind', choices=KINDS)
     tiny.add_argument('out_dir')
     tiny.add_argument('--seed', type=int, default=0)
-    tiny.set_defaults(run=cmd_tiny)
+    tiny.set_defaults(handler=cmd_tiny)
 
     check = sub.add_parser('check', help='load a checkpoint and run one sentence')
     check.add_argument('kind', choices=KINDS + ('albert_unshared',))
@@ -102,14 +115,21 @@ def build_parser():
     check.add_argument('--checkpoint', required=True)
     check.add_argument('--dict', help='vocab.txt (BERT-style kinds)')
     check.add_argument('--spm', help='sentencepiece model (mT5)')
-    check.set_defaults(run=cmd_check)
+    check.set_defaults(handler=cmd_check)
+
+    math = sub.add_parser('math', help='solve maths word problems with a trained solver')
+    math.add_argument('text', nargs='+', help='problem text(s)')
+    math.add_argument('--run', default='runs/post3_math_word_problems',
+                      help='folder the post-3 example trained into (default %(default)s)')
+    math.add_argument('--topk', type=int, default=3, help='beam size')
+    math.set_defaults(handler=cmd_math)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        return args.handler(args)
     except (BlogError, OSError) as error:
         print('bert4keras-blog %s: error: %s' % (args.command, error), file=sys.stderr)
         return 2

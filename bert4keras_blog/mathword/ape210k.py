@@ -1,0 +1,133 @@
+"""The ape210k data files, read with every rejected line accounted for.
+
+ape210k ships ``train.ape.json``, ``valid.ape.json`` and ``test.ape.json``:
+one JSON object a line with ``id``, ``original_text``, ``segmented_text``,
+``equation`` (``x=...``) and ``ans``. A line that is not such an object, or
+whose equation does not give its answer, is reported with its line number and
+counted; nothing is dropped silently.
+
+Public API:
+    load_ape210k(path) -> Ape210k (records + report)
+    LoadReport: kept, malformed [(line, reason)], wrong [(line, reason)]
+"""
+import json
+
+from bert4keras_blog.errors import DataFormatError, MathExpressionError
+from bert4keras_blog.mathword.expression import answers_match, evaluate, to_text
+
+__all__ = ['load_ape210k', 'LoadReport', 'Ape210k', 'FIELDS']
+
+FIELDS = ('id', 'original_text', 'segmented_text', 'equation', 'ans')
+
+
+class LoadReport(object):
+    """What happened to each line of one file.
+
+    Attributes:
+        path: str. The file.
+        kept: int. Records returned.
+        malformed: list of (line, reason): not JSON, or a field missing or empty.
+        wrong: list of (line, reason): the equation does not evaluate, or
+            does not give the answer.
+    """
+
+    def __init__(self, path):
+        self.path, self.kept, self.malformed, self.wrong = path, 0, [], []
+
+    @property
+    def lines(self):
+        return self.kept + len(self.malformed) + len(self.wrong)
+
+    def __str__(self):
+        text = '%s: kept %d of %d records' % (self.path, self.kept, self.lines)
+        for name, items in (('malformed', self.malformed),
+                            ("equation does not give the answer", self.wrong)):
+            if items:
+                text += '; %d %s (first: line %d: %s)' % (len(items), name, *items[0])
+        return text
+
+    def details(self):
+        """Every rejected line, one per text line, in file order."""
+        rows = [(line, 'malformed', reason) for line, reason in self.malformed]
+        rows += [(line, 'wrong', reason) for line, reason in self.wrong]
+        return '\n'.join('%s line %d: %s: %s' % (self.path, line, kind, reason)
+                         for line, kind, reason in sorted(rows))
+
+
+class Ape210k(list):
+    """The kept records (dicts with the ape210k fields plus ``line`` and
+    ``value``, the exact answer), with ``.report``."""
+
+    def __init__(self, records, report):
+        super().__init__(records)
+        self.report = report
+
+
+def _check_record(path, number, text):
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataFormatError(path, number, 'not JSON (%s, column %d)' % (error.msg, error.colno))
+    if not isinstance(record, dict):
+        raise DataFormatError(path, number, 'expected a JSON object')
+    for field in FIELDS:
+        if field not in record:
+            raise DataFormatError(path, number, "field '%s' is missing" % field)
+    for field in ('original_text', 'equation', 'ans'):
+        if not isinstance(record[field], str) or not record[field].strip():
+            raise DataFormatError(path, number, "field '%s' is empty or not text" % field)
+    return record
+
+
+def load_ape210k(path, on_error='report'):
+    """Reads an ape210k JSON-lines file.
+
+    Args:
+        path: str. ``train.ape.json`` or the like (or our synthetic file).
+        on_error: str. 'report' keeps going and lists rejected lines in
+            ``.report``; 'raise' raises the first problem as DataFormatError.
+
+    Returns:
+        Ape210k: a list of record dicts, with ``.report`` (a LoadReport).
+
+    Example:
+    ```python
+    import json, tempfile
+    from bert4keras_blog.mathword import load_ape210k
+    path = tempfile.mktemp(suffix='.json')
+    with open(path, 'w') as f:
+        f.write(json.dumps({'id': '1', 'original_text': '1加1等于几？', 'segmented_text': '',
+                            'equation': 'x=1+1', 'ans': '2'}) + '\\n{broken\\n')
+    data = load_ape210k(path)
+    assert len(data) == 1 and data.report.malformed[0][0] == 2
+    ```
+    """
+    report = LoadReport(str(path))
+    records = []
+    with open(path, encoding='utf-8') as f:
+        for number, text in enumerate(f, 1):
+            if not text.strip():
+                continue
+            try:
+                record = _check_record(path, number, text)
+            except DataFormatError as error:
+                if on_error == 'raise':
+                    raise
+                report.malformed.append((number, error.reason))
+                continue
+            try:
+                value = evaluate(record['equation'])
+                if not answers_match(value, record['ans']):
+                    raise DataFormatError(path, number, 'equation %r gives %s, answer is %r' % (
+                        record['equation'], to_text(value), record['ans']))
+            except (MathExpressionError, DataFormatError) as error:
+                if on_error == 'raise':
+                    raise DataFormatError(path, number, str(error)) from None
+                reason = error.reason if isinstance(error, DataFormatError) else \
+                    'equation does not evaluate: %s' % error
+                report.wrong.append((number, reason))
+                continue
+            record['line'], record['value'] = number, value
+            records.append(record)
+    report.kept = len(records)
+    return Ape210k(records, report)

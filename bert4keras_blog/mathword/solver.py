@@ -1,0 +1,201 @@
+"""From problem text to token ids and back, and the UniLM solver.
+
+The source is the problem text as bert4keras' ``Tokenizer`` splits it. The
+target is the normalized expression one character a token, then ``[SEP]``:
+the model writes the digits itself, as in the post. With ``number_slots``
+each number of the text becomes a slot token instead (``[unused1]`` ...
+``[unused9]``, which Google's Chinese vocabulary has) and the target refers
+to the slot, so a small model need not learn to copy digits. Decoding is restricted to
+those tokens (a constraint in ``decoding``), and the decoded text is
+evaluated by ``evaluate``, never by ``eval``.
+
+Public API:
+    ProblemCodec(tokenizer, maxlen=192, number_slots=True)
+    MathSolver(model, codec, maxlen=64, topk=1)
+        .solve(texts) -> [(expression, Fraction or None)], .accuracy(records) -> dict
+    load_solver(folder, topk=3) -> MathSolver: a model trained by the post-3
+        example, from its ``solver.json`` and best weights.
+    solve(text, solver) -> (expression, Fraction or None)
+"""
+import json
+import os
+import re
+
+import numpy as np
+
+from bert4keras_blog.decoding import UniLMDecoder
+from bert4keras_blog.errors import BlogError, MathExpressionError
+from bert4keras_blog.mathword.expression import answers_match, evaluate, normalize
+
+__all__ = ['ProblemCodec', 'MathSolver', 'load_solver', 'solve', 'SLOTS']
+
+SLOTS = ['[unused%d]' % i for i in range(1, 10)]
+EXPRESSION_CHARACTERS = '0123456789.+-*/^()%'
+_NUMBER = re.compile(r'\d+(?:\.\d+)?')
+_DIGITS = str.maketrans('０１２３４５６７８９．％', '0123456789.%')
+_EXPRESSION_TOKEN = re.compile(r'\d+(?:\.\d+)?|.')
+
+
+class ProblemCodec(object):
+    """Token ids for problems and expressions.
+
+    Args:
+        tokenizer: bert4keras ``Tokenizer``.
+        maxlen: int. Longest source in tokens (with [CLS] and [SEP]).
+        number_slots: bool. Replace the problem's numbers by slot tokens.
+            Defaults to False (the post's way).
+    """
+
+    def __init__(self, tokenizer, maxlen=192, number_slots=False):
+        self.tokenizer, self.maxlen, self.number_slots = tokenizer, maxlen, number_slots
+        self.slot_ids = [tokenizer.token_to_id(s) for s in SLOTS]
+        unk = tokenizer._token_unk_id
+        self.char_ids = {c: tokenizer.token_to_id(c) for c in EXPRESSION_CHARACTERS}
+        missing = [c for c, i in self.char_ids.items() if i == unk]
+        if missing or unk in self.slot_ids:
+            raise ValueError('the vocabulary lacks %s' % (missing or 'the [unused1-9] slots'))
+        self.id_chars = {i: c for c, i in self.char_ids.items()}
+        self.id_slots = {i: k for k, i in enumerate(self.slot_ids)}
+        self.end_id = tokenizer._token_end_id
+
+    def numbers(self, text):
+        """The numbers of a problem, in order, as written (ASCII digits)."""
+        return _NUMBER.findall(text.translate(_DIGITS))
+
+    def encode_problem(self, text):
+        """Returns (token_ids, segment_ids, numbers) of the source."""
+        text = text.translate(_DIGITS)
+        ids, numbers, position = [], [], 0
+        for match in _NUMBER.finditer(text):
+            ids += self.tokenizer.encode(text[position:match.start()])[0][1:-1]
+            numbers.append(match.group())
+            if self.number_slots and len(numbers) <= len(SLOTS):
+                ids.append(self.slot_ids[len(numbers) - 1])
+            else:
+                ids += self.tokenizer.encode(match.group())[0][1:-1]
+            position = match.end()
+        ids += self.tokenizer.encode(text[position:])[0][1:-1]
+        ids = [self.tokenizer._token_start_id] + ids[:self.maxlen - 2] + [self.end_id]
+        return ids, [0] * len(ids), numbers
+
+    def encode_expression(self, expression, numbers):
+        """Target ids of an expression (normalized first), ending with [SEP]."""
+        ids = []
+        for piece in _EXPRESSION_TOKEN.findall(normalize(expression)):
+            slot = self._slot_of(piece, numbers)
+            if slot is not None:
+                ids.append(self.slot_ids[slot])
+            else:
+                ids += [self.char_ids[c] for c in piece]
+        return ids + [self.end_id]
+
+    def _slot_of(self, piece, numbers):
+        if not self.number_slots or not piece[0].isdigit():
+            return None
+        for k, number in enumerate(numbers[:len(SLOTS)]):
+            if number == piece or (evaluate(number) == evaluate(piece)):
+                return k
+        return None
+
+    def encode(self, text, equation):
+        """Training ids: source then target, segments 0 then 1."""
+        token_ids, segment_ids, numbers = self.encode_problem(text)
+        target = self.encode_expression(equation, numbers)
+        return token_ids + target, segment_ids + [1] * len(target)
+
+    def decode(self, ids, numbers):
+        """Expression text from target ids (slots filled in); stops at [SEP]."""
+        parts = []
+        for i in ids:
+            i = int(i)
+            if i == self.end_id:
+                break
+            if i in self.id_slots:
+                k = self.id_slots[i]
+                parts.append(numbers[k] if k < len(numbers) else '?')
+            else:
+                parts.append(self.id_chars.get(i, '?'))
+        return ''.join(parts)
+
+    def allowed_mask(self, vocab_size):
+        """Boolean mask of the tokens an expression can use."""
+        mask = np.zeros(vocab_size, bool)
+        mask[list(self.char_ids.values()) + [self.end_id]] = True
+        if self.number_slots:
+            mask[self.slot_ids] = True
+        return mask
+
+
+class MathSolver(object):
+    """Decodes expressions with the UniLM and evaluates them safely.
+
+    Args:
+        model: the UniLM Keras model (``application='unilm'``, ``with_mlm=True``).
+        codec: ProblemCodec.
+        maxlen: int. Longest expression in tokens. Defaults to 64.
+        topk: int. Beam size; 1 is greedy. Defaults to 1.
+        batch_size: int. Problems decoded together. Defaults to 64.
+    """
+
+    def __init__(self, model, codec, maxlen=64, topk=1, batch_size=64):
+        self.codec, self.topk, self.batch_size = codec, topk, batch_size
+        self.decoder = UniLMDecoder(model, end_id=codec.end_id, maxlen=maxlen)
+        mask = codec.allowed_mask(self.decoder.cache.vocab_size)
+        self.constraint = lambda index, output_ids: mask
+
+    def solve(self, texts):
+        """Returns [(expression, value or None)] for each problem text."""
+        results = []
+        for start in range(0, len(texts), self.batch_size):
+            encoded = [self.codec.encode_problem(t) for t in texts[start:start + self.batch_size]]
+            batch = [[np.array(ids), np.array(segments)] for ids, segments, _ in encoded]
+            outputs = self.decoder.batch_beam_search(batch, self.topk, constraint=self.constraint)
+            for ids, (_, _, numbers) in zip(outputs, encoded):
+                expression = self.codec.decode(ids, numbers)
+                try:
+                    value = evaluate(expression)
+                except MathExpressionError:
+                    value = None
+                results.append((expression, value))
+        return results
+
+    def accuracy(self, records):
+        """Share of records whose decoded expression gives the right answer."""
+        solved = self.solve([r['original_text'] for r in records])
+        right = sum(value is not None and answers_match(value, r['ans'])
+                    for (_, value), r in zip(solved, records))
+        valid = sum(value is not None for _, value in solved)
+        return {'accuracy': right / max(len(records), 1),
+                'valid_expressions': valid / max(len(records), 1), 'problems': len(records)}
+
+
+def load_solver(folder, topk=3):
+    """Rebuilds the solver the post-3 example trained into ``folder``.
+
+    Raises:
+        BlogError: the folder has no ``solver.json`` (train first).
+    """
+    from bert4keras.models import build_transformer_model
+    from bert4keras.tokenizers import Tokenizer, load_vocab
+    path = os.path.join(folder, 'solver.json')
+    if not os.path.exists(path):
+        raise BlogError('%s not found: train a solver first with '
+                        'python examples/post3_math_word_problems.py' % path)
+    with open(path) as f:
+        saved = json.load(f)
+    if saved['keep_tokens']:
+        token_dict, _ = load_vocab(saved['dict'], simplified=True, startswith=[
+            '[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] + SLOTS)
+    else:
+        token_dict = load_vocab(saved['dict'])
+    model = build_transformer_model(saved['config'], application='unilm', with_mlm=True,
+                                    keep_tokens=saved['keep_tokens'])
+    model.load_weights(saved['weights'])
+    codec = ProblemCodec(Tokenizer(token_dict, do_lower_case=True), saved['maxlen'],
+                         saved['number_slots'])
+    return MathSolver(model, codec, topk=topk)
+
+
+def solve(text, solver):
+    """Solves one problem: returns (expression, exact value or None)."""
+    return solver.solve([text])[0]

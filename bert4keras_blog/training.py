@@ -1,0 +1,99 @@
+"""What every example's training shares.
+
+Public API:
+    set_seed(seed): Python, NumPy and TensorFlow seeds in one call.
+    run_dir(example, root='runs') -> str: ``runs/<example>/``, created.
+    save_metrics(folder, metrics) -> str: ``metrics.json`` (sorted, UTF-8).
+    KeepBest: Keras callback; evaluates after each epoch, saves the best
+        weights, records the history.
+    add_common_arguments(parser): --seed, --epochs, --batch-size, --run-dir.
+"""
+import json
+import os
+import random
+import time
+
+import numpy as np
+
+from bert4keras_blog.backend import keras
+
+__all__ = ['set_seed', 'run_dir', 'save_metrics', 'KeepBest', 'add_common_arguments']
+
+
+def set_seed(seed):
+    """Seeds Python, NumPy and TensorFlow (``keras.utils.set_random_seed``)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def run_dir(example, root='runs'):
+    """The folder for one example's outputs (git-ignored ``runs/``)."""
+    folder = os.path.join(root, example)
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def _plain(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def save_metrics(folder, metrics):
+    """Writes ``metrics`` as ``<folder>/metrics.json`` and returns the path."""
+    path = os.path.join(folder, 'metrics.json')
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(_plain(metrics), f, indent=2, ensure_ascii=False, sort_keys=True)
+    return path
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Evaluates after every epoch and keeps the best weights.
+
+    Args:
+        evaluate: callable() -> dict of metrics.
+        monitor: str. The key to maximise.
+        weights_path: str or None. Where the best weights go
+            (``model.save_weights``). Defaults to None (not saved).
+        model_to_save: keras.Model or None. Defaults to the model being fit.
+
+    Attributes:
+        history: list of dicts, one per epoch (with 'epoch' and 'seconds').
+        best: dict, the best epoch's metrics.
+    """
+
+    def __init__(self, evaluate, monitor, weights_path=None, model_to_save=None):
+        super().__init__()
+        self.evaluate, self.monitor = evaluate, monitor
+        self.weights_path, self.model_to_save = weights_path, model_to_save
+        self.history, self.best = [], None
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = dict(self.evaluate(), epoch=epoch + 1,
+                       seconds=round(time.time() - self._start, 1))
+        if logs and 'loss' in logs:
+            metrics['loss'] = float(logs['loss'])
+        self.history.append(metrics)
+        improved = self.best is None or metrics[self.monitor] > self.best[self.monitor]
+        if improved:
+            self.best = metrics
+            if self.weights_path:
+                (self.model_to_save or self.model).save_weights(self.weights_path)
+        print('epoch %d: %s%s' % (epoch + 1, ', '.join(
+            '%s=%.4g' % (k, v) for k, v in metrics.items()
+            if isinstance(v, float) and k != 'seconds'), ' (best)' if improved else ''))
+
+
+def add_common_arguments(parser, epochs, batch_size, seed=0):
+    """Adds --seed, --epochs, --batch-size and --run-dir with these defaults."""
+    parser.add_argument('--seed', type=int, default=seed, help='random seed (default %(default)s)')
+    parser.add_argument('--epochs', type=int, default=epochs, help='default %(default)s')
+    parser.add_argument('--batch-size', type=int, default=batch_size, help='default %(default)s')
+    parser.add_argument('--run-dir', default=None, help='outputs folder (default runs/<example>)')
+    return parser

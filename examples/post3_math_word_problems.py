@@ -1,0 +1,187 @@
+#! -*- coding: utf-8 -*-
+# Post 3: 用Seq2Seq做小学数学应用题 (Seq2Seq for primary-school maths word
+# problems, ape210k), https://kexue.fm/archives/7809
+#
+# A UniLM (BERT with a seq2seq attention mask) reads a problem and writes an
+# expression; the expression is evaluated exactly and safely (no eval) and
+# compared with the answer.
+#
+#   python examples/post3_math_word_problems.py            # tiny BERT + synthetic problems
+#   python examples/post3_math_word_problems.py \
+#       --config .../bert_config.json --checkpoint .../bert_model.ckpt \
+#       --dict .../vocab.txt --data .../ape210k       # real data, the post's settings
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
+from bert4keras.layers import Loss
+from bert4keras.models import build_transformer_model
+from bert4keras.optimizers import Adam
+from bert4keras.snippets import DataGenerator, sequence_padding
+from bert4keras.tokenizers import Tokenizer, load_vocab
+from bert4keras_blog.backend import K, keras
+from bert4keras_blog.checkpoints import tiny
+from bert4keras_blog.mathword import generate, load_ape210k, write_jsonl
+from bert4keras_blog.mathword.solver import SLOTS, MathSolver, ProblemCodec
+from bert4keras_blog.training import (
+    KeepBest, add_common_arguments, run_dir, save_metrics, set_seed)
+
+EXAMPLE = 'post3_math_word_problems'
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description='UniLM solves maths word problems (post 3).')
+    parser.add_argument('--config', help='bert_config.json of a Chinese BERT/RoBERTa')
+    parser.add_argument('--checkpoint', help='bert_model.ckpt prefix')
+    parser.add_argument('--dict', help='vocab.txt')
+    parser.add_argument('--data', help='folder with train.ape.json, valid.ape.json, test.ape.json')
+    parser.add_argument('--maxlen', type=int, help='source length (real: 192, tiny: 96)')
+    parser.add_argument('--lr', type=float, help='learning rate (real: 2e-5, tiny: 2e-3)')
+    parser.add_argument('--topk', type=int, default=3, help='beam size for the final test')
+    parser.add_argument('--train-size', type=int, default=6000, help='synthetic problems')
+    parser.add_argument('--number-slots', action='store_true',
+                        help='replace numbers by slot tokens instead of generating their digits '
+                             '(easier for small models; the post generates digits)')
+    add_common_arguments(parser, epochs=None, batch_size=32)
+    args = parser.parse_args(argv)
+    real = args.checkpoint is not None
+    if real and not (args.config and args.dict and args.data):
+        parser.error('--checkpoint needs --config, --dict and --data')
+    args.maxlen = args.maxlen or (192 if real else 96)
+    args.lr = args.lr or (2e-5 if real else 2e-3)
+    args.epochs = args.epochs or (100 if real else 8)
+    return args
+
+
+# -------------------------------------------------------------------- data
+
+def load_data(args, folder):
+    """Real ape210k files, or synthetic problems with a held-out test set."""
+    if args.data:
+        splits = {}
+        for name in ('train', 'valid', 'test'):
+            records = load_ape210k(os.path.join(args.data, '%s.ape.json' % name))
+            print(records.report)
+            with open(os.path.join(folder, '%s.rejected.txt' % name), 'w', encoding='utf-8') as f:
+                f.write(records.report.details())
+            splits[name] = records
+        return splits['train'], splits['valid'], splits['test']
+    train = generate(args.train_size, seed=args.seed)
+    seen = {(r['template'], r['equation']) for r in train}
+    # Held out: problems whose numbers never appeared with that template in training.
+    unseen = [r for r in generate(1200, seed=args.seed + 1000)
+              if (r['template'], r['equation']) not in seen]
+    valid, test = unseen[:200], unseen[200:600]
+    write_jsonl(train, os.path.join(folder, 'train.synthetic.json'))
+    write_jsonl(test, os.path.join(folder, 'test.synthetic.json'))
+    print('synthetic problems: %d train, %d valid, %d held-out test' % (
+        len(train), len(valid), len(test)))
+    return train, valid, test
+
+
+class Seq2SeqData(DataGenerator):
+    """Source then target in one sequence; segment ids mark the target."""
+
+    def __init__(self, records, codec, batch_size):
+        super().__init__(records, batch_size)
+        self.codec = codec
+
+    def __iter__(self, random=False):
+        tokens, segments = [], []
+        for is_end, record in self.sample(random):
+            token_ids, segment_ids = self.codec.encode(record['original_text'], record['equation'])
+            tokens.append(token_ids)
+            segments.append(segment_ids)
+            if len(tokens) == self.batch_size or is_end:
+                # A tuple: tf_keras would stack a list of equal-shape arrays into one input.
+                yield (sequence_padding(tokens), sequence_padding(segments)), None
+                tokens, segments = [], []
+
+
+class CrossEntropy(Loss):
+    """Cross-entropy on the target part only (where the segment id is 1)."""
+
+    def compute_loss(self, inputs, mask=None):
+        y_true, y_mask, y_pred = inputs
+        y_true, y_mask, y_pred = y_true[:, 1:], y_mask[:, 1:], y_pred[:, :-1]
+        loss = K.sparse_categorical_crossentropy(y_true, y_pred)
+        return K.sum(loss * y_mask) / K.sum(y_mask)
+
+
+# ------------------------------------------------------------------- model
+
+def build(args):
+    """UniLM on the checkpoint; the real vocabulary is trimmed as in the post."""
+    if args.checkpoint:
+        paths = {'config': args.config, 'checkpoint': args.checkpoint, 'dict': args.dict}
+        token_dict, keep_tokens = load_vocab(
+            args.dict, simplified=True,
+            startswith=['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] + SLOTS)
+    else:
+        paths = tiny('bert')
+        token_dict, keep_tokens = load_vocab(paths['dict']), None
+    tokenizer = Tokenizer(token_dict, do_lower_case=True)
+    model = build_transformer_model(paths['config'], paths['checkpoint'], application='unilm',
+                                    keep_tokens=keep_tokens, with_mlm=True)
+    output = CrossEntropy(2)(model.inputs + model.outputs)
+    trainer = keras.models.Model(model.inputs, output)
+    trainer.compile(optimizer=Adam(args.lr))
+    codec = ProblemCodec(tokenizer, maxlen=args.maxlen, number_slots=args.number_slots)
+    return model, trainer, codec, paths, keep_tokens
+
+
+# --------------------------------------------------------------------- run
+
+def main(argv=None):
+    args = parse_args(argv)
+    set_seed(args.seed)
+    folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
+    start = time.time()
+    train, valid, test = load_data(args, folder)
+    model, trainer, codec, paths, keep_tokens = build(args)
+    solver = MathSolver(model, codec, topk=1)
+    weights = os.path.join(folder, 'best.weights.h5')
+    keep_best = KeepBest(lambda: solver.accuracy(valid), 'accuracy', weights, model)
+    data = Seq2SeqData(train, codec, args.batch_size)
+    trainer.fit(data.forfit(), steps_per_epoch=len(data), epochs=args.epochs,
+                callbacks=[keep_best], verbose=2)
+
+    model.load_weights(weights)
+    greedy = solver.accuracy(test)
+    beam = MathSolver(model, codec, topk=args.topk).accuracy(test)
+    examples = [(r['original_text'], e, str(v), r['ans']) for r, (e, v) in
+                zip(test[:5], solver.solve([r['original_text'] for r in test[:5]]))]
+    for text, expression, value, gold in examples:
+        print('%s\n  -> %s = %s (answer %s)' % (text, expression, value, gold))
+    metrics = {
+        'headline': 'heldout_accuracy', 'heldout_accuracy': beam['accuracy'],
+        'heldout_accuracy_greedy': greedy['accuracy'],
+        'valid_expressions': beam['valid_expressions'], 'test_problems': len(test),
+        'best_valid_accuracy': keep_best.best['accuracy'], 'epochs': keep_best.history,
+        'beam_size': args.topk, 'seconds': round(time.time() - start, 1),
+        'data': args.data or 'synthetic', 'number_slots': args.number_slots,
+    }
+    save_metrics(folder, metrics)
+    save_solver_config(folder, args, paths, keep_tokens)
+    print('held-out accuracy: %.1f%% (beam %d), %.1f%% (greedy) on %d problems' % (
+        100 * beam['accuracy'], args.topk, 100 * greedy['accuracy'], len(test)))
+    return metrics
+
+
+def save_solver_config(folder, args, paths, keep_tokens):
+    """What ``bert4keras-blog math`` needs to rebuild this model."""
+    config = {'config': os.path.abspath(paths['config']), 'dict': os.path.abspath(paths['dict']),
+              'maxlen': args.maxlen, 'number_slots': args.number_slots,
+              'keep_tokens': keep_tokens, 'weights': os.path.abspath(
+                  os.path.join(folder, 'best.weights.h5'))}
+    with open(os.path.join(folder, 'solver.json'), 'w') as f:
+        json.dump(config, f)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
