@@ -40,3 +40,22 @@ def test_math_cli_without_a_run_says_how_to_train(tmp_path, capsys):
     from bert4keras_blog import cli
     assert cli.main(['math', '1+1等于几？', '--run', str(tmp_path)]) == 2
     assert 'post3_math_word_problems.py' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_post8_rates_follow_the_analysis_and_gates_learn_long_recall(tmp_path):
+    example = load('post8_rnn_gradients')
+    metrics = example.main(['--units', '16', '--steps', '60', '--lags', '40',
+                            '--train-steps', '250', '--run-dir', str(tmp_path)])
+    rates = {r['setting']: r for r in metrics['decay_rates']}
+    simple = [rates['SimpleRNN rho=%s' % rho]['fitted_rate'] for rho in ('0.9', '1.0', '1.1')]
+    assert simple[0] < simple[1] < simple[2]
+    for rho in ('0.9', '1.0', '1.1'):  # rho times the RMS tanh slope predicts the rate
+        row = rates['SimpleRNN rho=%s' % rho]
+        assert abs(row['fitted_rate'] - row['predicted_rate']) < 0.03, row
+    lstm = [rates['LSTM forget bias %d' % b]['fitted_rate'] for b in (0, 1, 5)]
+    assert lstm[0] < lstm[1] < lstm[2] and lstm[2] > 0.95
+    assert rates['GRU update bias 5']['fitted_rate'] > rates['GRU']['fitted_rate']
+    recall = {r['cell']: r['accuracy'] for r in metrics['recall']}
+    assert recall['GRU, gate bias 5'] > 0.9 and recall['LSTM, gate bias 5'] > 0.9
+    assert os.path.getsize(tmp_path / 'jacobian_norms.png') > 10000
