@@ -26,10 +26,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 
 import bert4keras_blog  # noqa: E402,F401
 from bert4keras.models import build_transformer_model  # noqa: E402
-from bert4keras.snippets import AutoRegressiveDecoder  # noqa: E402
 from bert4keras_blog.backend import keras  # noqa: E402
 from bert4keras_blog.checkpoints import build_model, tiny  # noqa: E402
-from bert4keras_blog.decoding import T5Decoder, UniLMDecoder  # noqa: E402
+from bert4keras_blog.decoding import (  # noqa: E402
+    ReferenceT5, ReferenceUniLM, T5Decoder, UniLMDecoder)
 
 BERT_BASE = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12,
                  num_attention_heads=12, intermediate_size=3072, hidden_act='gelu',
@@ -37,37 +37,6 @@ BERT_BASE = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12,
 MT5_SMALL = dict(vocab_size=250112, hidden_size=512, num_hidden_layers=8,
                  num_attention_heads=6, attention_head_size=64, intermediate_size=1024,
                  hidden_act=['gelu_tanh', 'linear'], relative_attention_num_buckets=32)
-
-
-class BaselineUniLM(AutoRegressiveDecoder):
-    """The decoder of bert4keras' seq2seq examples."""
-
-    def __init__(self, model, **kwargs):
-        super().__init__(**kwargs)
-        self.model = model
-
-    @AutoRegressiveDecoder.wraps(default_rtype='probas')
-    def predict(self, inputs, output_ids, states):
-        token_ids, segment_ids = inputs
-        token_ids = np.concatenate([token_ids, output_ids], 1)
-        segment_ids = np.concatenate([segment_ids, np.ones_like(output_ids)], 1)
-        return self.last_token(self.model).predict([token_ids, segment_ids], verbose=0)
-
-
-class BaselineT5(AutoRegressiveDecoder):
-    """The decoder of bert4keras' T5 examples: encoder once, decoder per step."""
-
-    def __init__(self, t5, **kwargs):
-        super().__init__(**kwargs)
-        self.t5 = t5
-
-    @AutoRegressiveDecoder.wraps(default_rtype='probas')
-    def predict(self, inputs, output_ids, states):
-        return self.last_token(self.t5.decoder).predict([inputs[0], output_ids], verbose=0)
-
-    def generate(self, token_ids, topk):
-        encoded = self.t5.encoder.predict(np.array([token_ids]), verbose=0)
-        return self.beam_search([encoded[0]], topk=topk)
 
 
 def timed(function, repeat=1):
@@ -81,9 +50,9 @@ def compare_unilm(name, model, input_len, new_tokens, topk, rng):
     source = rng.integers(106, 2000, input_len)
     token_ids = np.concatenate([[101], source[:input_len - 2], [102]])
     inputs = [token_ids, np.zeros_like(token_ids)]
-    baseline = BaselineUniLM(model, start_id=None, end_id=-1, maxlen=new_tokens)
+    baseline = ReferenceUniLM(model, start_id=None, end_id=-1, maxlen=new_tokens)
     ours = UniLMDecoder(model, end_id=-1, maxlen=new_tokens)
-    BaselineUniLM(model, start_id=None, end_id=-1, maxlen=2).beam_search(inputs, topk)
+    ReferenceUniLM(model, start_id=None, end_id=-1, maxlen=2).beam_search(inputs, topk)
     UniLMDecoder(model, end_id=-1, maxlen=2).beam_search(inputs, topk)  # traces once
     expected, t_base = timed(lambda: baseline.beam_search(inputs, topk=topk))
     got, t_ours = timed(lambda: ours.beam_search(inputs, topk=topk))
@@ -92,9 +61,10 @@ def compare_unilm(name, model, input_len, new_tokens, topk, rng):
 
 def compare_t5(name, t5, input_len, new_tokens, topk, rng):
     token_ids = np.concatenate([rng.integers(300, 4000, input_len - 1), [1]])
-    baseline = BaselineT5(t5, start_id=0, end_id=-1, maxlen=new_tokens)
+    # bert4keras' T5 examples run the encoder once and the decoder per step.
+    baseline = ReferenceT5(t5, encoder_once=True, start_id=0, end_id=-1, maxlen=new_tokens)
     ours = T5Decoder(t5, end_id=-1, maxlen=new_tokens)
-    BaselineT5(t5, start_id=0, end_id=-1, maxlen=2).generate(token_ids, topk)
+    ReferenceT5(t5, encoder_once=True, start_id=0, end_id=-1, maxlen=2).generate(token_ids, topk)
     ours.beam_search([token_ids], topk=topk)  # traces once
     expected, t_base = timed(lambda: baseline.generate(token_ids, topk))
     got, t_ours = timed(lambda: ours.beam_search([token_ids], topk=topk))

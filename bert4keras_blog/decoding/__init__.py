@@ -1,0 +1,55 @@
+"""Incremental decoding with a key/value cache for bert4keras models.
+
+bert4keras' ``AutoRegressiveDecoder`` runs the whole model over the whole
+prefix for every new token. The decoders here run the prompt once, keep each
+layer's keys and values, and then feed one token per step, reusing the
+model's own layers (embeddings, dense, feed-forward, layer norms, output
+head) so the numbers are the model's. Only attention over the cache is
+written here. Search (beam, greedy, sampling) follows
+``AutoRegressiveDecoder`` step for step, so results are the same.
+
+Model shapes:
+    UniLMDecoder: ``build_transformer_model(..., application='unilm')``
+        (BERT, RoBERTa, ALBERT checkpoints). ``inputs = [token_ids,
+        segment_ids]`` of the source; generated tokens get segment 1.
+    LMDecoder: ``application='lm'`` (GPT-style on a BERT checkpoint).
+        ``inputs = [token_ids]`` of the prompt.
+    T5Decoder: ``model='t5.1.1'`` / ``'mt5.1.1'`` built with
+        ``return_keras_model=False``. ``inputs = [encoder_token_ids]``; the
+        encoder runs once, cross-attention keys/values are computed once.
+
+Public API:
+    UniLMDecoder, LMDecoder, T5Decoder(model, end_id, maxlen, minlen=1, start_id=...)
+        .beam_search(inputs, topk, temperature=1, min_ends=1, constraint=None) -> ids
+        .batch_beam_search(batch, topk, ...) -> list of ids
+        .greedy(inputs, ...) / .batch_greedy(batch, ...)
+        .random_sample(inputs, n, topk=None, topp=None, temperature=1,
+                       min_ends=1, seed=None, constraint=None) -> list of ids
+        .cache_bytes(batch_size, length) -> int
+
+Reference decoders (bert4keras' ``AutoRegressiveDecoder`` as its examples
+write it, the baseline the tests and benchmark compare against):
+    ReferenceUniLM, ReferenceLM, ReferenceT5
+
+Modules: ``cache`` (cached forward passes), ``search`` (beam, greedy,
+sampling), ``reference``.
+
+A ``constraint`` is ``f(input_index, output_ids) -> allowed`` returning the
+token ids allowed next (any iterable or a boolean mask over the vocabulary),
+or None for no restriction.
+
+Example:
+```python
+from bert4keras_blog.checkpoints import tiny, build_model
+from bert4keras_blog.decoding import UniLMDecoder
+paths = tiny('bert')
+model = build_model('bert', paths, application='unilm', with_mlm=True)
+decoder = UniLMDecoder(model, end_id=3, maxlen=16)
+ids = decoder.beam_search([[2, 100, 200, 3], [0, 0, 0, 0]], topk=3)
+```
+"""
+from bert4keras_blog.decoding.reference import ReferenceLM, ReferenceT5, ReferenceUniLM
+from bert4keras_blog.decoding.search import LMDecoder, T5Decoder, UniLMDecoder, log_probabilities
+
+__all__ = ['UniLMDecoder', 'LMDecoder', 'T5Decoder', 'log_probabilities',
+           'ReferenceUniLM', 'ReferenceLM', 'ReferenceT5']
