@@ -117,6 +117,11 @@ def check_versions():
 
 _provide_distutils_strtobool()
 check_versions()
+_early = sys.modules.get('bert4keras.backend')
+if _early is not None and not getattr(_early, 'is_tf_keras', False):
+    raise StackError('bert4keras was imported before bert4keras_blog, so it bound itself to '
+                     'Keras 3 and cannot work; put `import bert4keras_blog` before any '
+                     'bert4keras import')
 
 
 class _NativeLogsSilenced(object):

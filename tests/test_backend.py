@@ -205,3 +205,12 @@ def test_tiny_bert_classifier_trains_with_bert4keras_adamw():
     losses = model.fit(generator.forfit(), steps_per_epoch=len(generator), epochs=4,
                        verbose=0).history['loss']
     assert losses[-1] < losses[0] - 0.05, losses
+
+
+def test_importing_bert4keras_first_is_explained():
+    code = 'import bert4keras.snippets\nimport bert4keras_blog\n'
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            env={k: v for k, v in __import__('os').environ.items()
+                                 if k not in ('TF_KERAS', 'TF_USE_LEGACY_KERAS')})
+    assert result.returncode != 0
+    assert 'put `import bert4keras_blog` before any bert4keras import' in result.stderr
