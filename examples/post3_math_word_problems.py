@@ -22,12 +22,11 @@ import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.layers import Loss
 from bert4keras.models import build_transformer_model
 from bert4keras.optimizers import Adam
-from bert4keras.snippets import DataGenerator, sequence_padding
 from bert4keras.tokenizers import Tokenizer, load_vocab
 from bert4keras_blog.backend import K, keras
 from bert4keras_blog.checkpoints import tiny
-from bert4keras_blog.mathword import generate, load_ape210k, write_jsonl
-from bert4keras_blog.mathword.solver import SLOTS, MathSolver, ProblemCodec
+from bert4keras_blog.mathword import heldout_split, load_ape210k, write_jsonl
+from bert4keras_blog.mathword.solver import SLOTS, MathSolver, ProblemCodec, Seq2SeqGenerator
 from bert4keras_blog.training import (
     KeepBest, add_common_arguments, run_dir, save_metrics, set_seed)
 
@@ -71,36 +70,13 @@ def load_data(args, folder):
                 f.write(records.report.details())
             splits[name] = records
         return splits['train'], splits['valid'], splits['test']
-    train = generate(args.train_size, seed=args.seed)
-    seen = {(r['template'], r['equation']) for r in train}
     # Held out: problems whose numbers never appeared with that template in training.
-    unseen = [r for r in generate(1200, seed=args.seed + 1000)
-              if (r['template'], r['equation']) not in seen]
-    valid, test = unseen[:200], unseen[200:600]
+    train, valid, test = heldout_split(args.train_size, seed=args.seed)
     write_jsonl(train, os.path.join(folder, 'train.synthetic.json'))
     write_jsonl(test, os.path.join(folder, 'test.synthetic.json'))
     print('synthetic problems: %d train, %d valid, %d held-out test' % (
         len(train), len(valid), len(test)))
     return train, valid, test
-
-
-class Seq2SeqData(DataGenerator):
-    """Source then target in one sequence; segment ids mark the target."""
-
-    def __init__(self, records, codec, batch_size):
-        super().__init__(records, batch_size)
-        self.codec = codec
-
-    def __iter__(self, random=False):
-        tokens, segments = [], []
-        for is_end, record in self.sample(random):
-            token_ids, segment_ids = self.codec.encode(record['original_text'], record['equation'])
-            tokens.append(token_ids)
-            segments.append(segment_ids)
-            if len(tokens) == self.batch_size or is_end:
-                # A tuple: tf_keras would stack a list of equal-shape arrays into one input.
-                yield (sequence_padding(tokens), sequence_padding(segments)), None
-                tokens, segments = [], []
 
 
 class CrossEntropy(Loss):
@@ -147,7 +123,7 @@ def main(argv=None):
     solver = MathSolver(model, codec, topk=1)
     weights = os.path.join(folder, 'best.weights.h5')
     keep_best = KeepBest(lambda: solver.accuracy(valid), 'accuracy', weights, model)
-    data = Seq2SeqData(train, codec, args.batch_size)
+    data = Seq2SeqGenerator(train, codec, args.batch_size)
     trainer.fit(data.forfit(), steps_per_epoch=len(data), epochs=args.epochs,
                 callbacks=[keep_best], verbose=2)
 

@@ -59,3 +59,19 @@ def test_post8_rates_follow_the_analysis_and_gates_learn_long_recall(tmp_path):
     recall = {r['cell']: r['accuracy'] for r in metrics['recall']}
     assert recall['GRU, gate bias 5'] > 0.9 and recall['LSTM, gate bias 5'] > 0.9
     assert os.path.getsize(tmp_path / 'jacobian_norms.png') > 10000
+
+
+@pytest.mark.slow
+def test_post4_trains_both_ways_with_equal_steps(tmp_path):
+    example = load('post4_teaforn')
+    metrics = example.main(['--train-size', '1000', '--epochs', '2', '--n', '2', '--topk', '2',
+                            '--run-dir', str(tmp_path)])
+    plain, teaforn = metrics['runs']
+    assert (plain['n'], teaforn['n']) == (1, 2)
+    for run in (plain, teaforn):
+        losses = [h['loss'] for h in run['history']]
+        assert len(losses) == 2 and losses[1] < losses[0]
+        assert run['greedy_token_accuracy'] > 0.15  # chance is ~0.05: it learned something
+        assert 0 <= run['greedy_accuracy'] <= 1 and 0 <= run['beam_accuracy'] <= 1
+    assert metrics['headline'] == 'teaforn_greedy_accuracy'
+    assert os.path.getsize(tmp_path / 'validation_accuracy.png') > 5000

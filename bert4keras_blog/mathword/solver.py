@@ -10,7 +10,9 @@ those tokens (a constraint in ``decoding``), and the decoded text is
 evaluated by ``evaluate``, never by ``eval``.
 
 Public API:
-    ProblemCodec(tokenizer, maxlen=192, number_slots=True)
+    ProblemCodec(tokenizer, maxlen=192, number_slots=False)
+    Seq2SeqGenerator(records, codec, batch_size): batches for a UniLM, source
+        then target in one sequence, segment ids 1 on the target
     MathSolver(model, codec, maxlen=64, topk=1)
         .solve(texts) -> [(expression, Fraction or None)], .accuracy(records) -> dict
     load_solver(folder, topk=3) -> MathSolver: a model trained by the post-3
@@ -23,11 +25,14 @@ import re
 
 import numpy as np
 
+from bert4keras_blog import backend  # noqa: F401  (bert4keras on TF 2.21)
+from bert4keras.snippets import DataGenerator, sequence_padding
 from bert4keras_blog.decoding import UniLMDecoder
 from bert4keras_blog.errors import BlogError, MathExpressionError
 from bert4keras_blog.mathword.expression import answers_match, evaluate, normalize
 
-__all__ = ['ProblemCodec', 'MathSolver', 'load_solver', 'solve', 'SLOTS']
+__all__ = ['ProblemCodec', 'Seq2SeqGenerator', 'MathSolver', 'load_solver', 'solve', 'SLOTS',
+           'token_accuracy']
 
 SLOTS = ['[unused%d]' % i for i in range(1, 10)]
 EXPRESSION_CHARACTERS = '0123456789.+-*/^()%'
@@ -126,6 +131,33 @@ class ProblemCodec(object):
         return mask
 
 
+class Seq2SeqGenerator(DataGenerator):
+    """Batches of problems: source then target, segment ids mark the target."""
+
+    def __init__(self, records, codec, batch_size):
+        super().__init__(records, batch_size)
+        self.codec = codec
+
+    def __iter__(self, random=False):
+        tokens, segments = [], []
+        for is_end, record in self.sample(random):
+            token_ids, segment_ids = self.codec.encode(record['original_text'], record['equation'])
+            tokens.append(token_ids)
+            segments.append(segment_ids)
+            if len(tokens) == self.batch_size or is_end:
+                # A tuple: tf_keras would stack a list of equal-shape arrays into one input.
+                yield (sequence_padding(tokens), sequence_padding(segments)), None
+                tokens, segments = [], []
+
+
+def token_accuracy(predicted, gold):
+    """Share of the gold expression's characters matched position by position."""
+    gold = normalize(gold)
+    if not gold:
+        return 0.0
+    return sum(a == b for a, b in zip(predicted, gold)) / max(len(gold), len(predicted))
+
+
 class MathSolver(object):
     """Decodes expressions with the UniLM and evaluates them safely.
 
@@ -165,8 +197,11 @@ class MathSolver(object):
         right = sum(value is not None and answers_match(value, r['ans'])
                     for (_, value), r in zip(solved, records))
         valid = sum(value is not None for _, value in solved)
-        return {'accuracy': right / max(len(records), 1),
-                'valid_expressions': valid / max(len(records), 1), 'problems': len(records)}
+        tokens = sum(token_accuracy(expression, r['equation'])
+                     for (expression, _), r in zip(solved, records))
+        count = max(len(records), 1)
+        return {'accuracy': right / count, 'valid_expressions': valid / count,
+                'token_accuracy': tokens / count, 'problems': len(records)}
 
 
 def load_solver(folder, topk=3):

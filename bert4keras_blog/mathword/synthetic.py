@@ -9,6 +9,8 @@ by ``evaluate`` from its equation, never written by hand.
 Public API:
     TEMPLATES: list of Template.
     generate(n, seed=0) -> list of records (ape210k fields).
+    heldout_split(train_size, seed=0, valid=200, test=400) -> (train, valid, test):
+        valid and test problems never occur, with their numbers, in train.
     write_jsonl(records, path)
 """
 import json
@@ -19,7 +21,7 @@ import numpy as np
 
 from bert4keras_blog.mathword.expression import evaluate, to_text
 
-__all__ = ['TEMPLATES', 'Template', 'generate', 'write_jsonl']
+__all__ = ['TEMPLATES', 'Template', 'generate', 'heldout_split', 'write_jsonl']
 
 NAMES = ['小明', '小红', '小刚', '小华', '小丽', '小军', '小芳']
 THINGS = ['苹果', '梨', '橘子', '桃子', '糖果', '铅笔', '本子']
@@ -240,6 +242,21 @@ def generate(n, seed=0, templates=None, segment=True):
         assert evaluate(record['ans']) == value == evaluate(equation)
         records.append(record)
     return records
+
+
+def heldout_split(train_size, seed=0, valid=200, test=400):
+    """Training problems, and validation/test problems with unseen numbers.
+
+    A held-out problem's equation (its template filled with its numbers)
+    never occurs in the training set.
+    """
+    train = generate(train_size, seed=seed)
+    seen = {(r['template'], r['equation']) for r in train}
+    unseen = [r for r in generate(2 * (valid + test), seed=seed + 1000)
+              if (r['template'], r['equation']) not in seen]
+    if len(unseen) < valid + test:
+        raise RuntimeError('only %d unseen problems; lower train_size' % len(unseen))
+    return train, unseen[:valid], unseen[valid:valid + test]
 
 
 def write_jsonl(records, path):
