@@ -10,7 +10,7 @@ a constant; the ablations here (no stop-gradient, no predictor, a fixed
 predictor) let you watch when they do.
 
 Public API:
-    projection_head(dim=64, hidden=64, layers=2) -> keras.Sequential (MLP with BN)
+    projection_head(dim=64, hidden=64, layers=2, output_bn=True) -> keras.Sequential
     prediction_head(dim=64, hidden=16) -> keras.Sequential (bottleneck MLP)
     negative_cosine(p, z, stop_gradient=True) -> (batch,) tensor
     symmetric_loss(p1, p2, z1, z2, stop_gradient=True) -> scalar
@@ -31,13 +31,20 @@ __all__ = ['projection_head', 'prediction_head', 'negative_cosine', 'symmetric_l
            'knn_accuracy']
 
 
-def projection_head(dim=64, hidden=64, layers=2, name='projector'):
-    """SimSiam's projector: (Dense, BN, ReLU) x (layers-1), then Dense, BN."""
+def projection_head(dim=64, hidden=64, layers=2, output_bn=True, name='projector'):
+    """SimSiam's projector: (Dense, BN, ReLU) x (layers-1), then Dense (+ BN).
+
+    ``output_bn=False`` drops the last BN. SimSiam still works without it (its
+    paper, Table 4), while a batch-normalised output can never be one
+    constant over a batch, which hides the complete collapse of the ablations.
+    """
     blocks = []
     for _ in range(layers - 1):
         blocks += [keras.layers.Dense(hidden, use_bias=False), keras.layers.BatchNormalization(),
                    keras.layers.ReLU()]
-    blocks += [keras.layers.Dense(dim, use_bias=False), keras.layers.BatchNormalization()]
+    blocks.append(keras.layers.Dense(dim, use_bias=not output_bn))
+    if output_bn:
+        blocks.append(keras.layers.BatchNormalization())
     return keras.Sequential(blocks, name=name)
 
 

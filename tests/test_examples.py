@@ -75,3 +75,31 @@ def test_post4_trains_both_ways_with_equal_steps(tmp_path):
         assert 0 <= run['greedy_accuracy'] <= 1 and 0 <= run['beam_accuracy'] <= 1
     assert metrics['headline'] == 'teaforn_greedy_accuracy'
     assert os.path.getsize(tmp_path / 'validation_accuracy.png') > 5000
+
+
+@pytest.mark.slow
+def test_post5_shows_collapse_without_stop_gradient(tmp_path):
+    example = load('post5_simsiam')
+    metrics = example.main(['--epochs', '8', '--variants', 'SimSiam', 'no stop-gradient',
+                            '--run-dir', str(tmp_path)])
+    final = metrics['final']
+    assert final['no stop-gradient']['std'] < 0.01  # collapsed to (nearly) one point
+    assert final['no stop-gradient']['loss'] < -0.99
+    assert final['SimSiam']['std'] > 5 * final['no stop-gradient']['std']
+    assert final['SimSiam']['knn'] > final['no stop-gradient']['knn'] + 0.1
+    assert os.path.getsize(tmp_path / 'collapse.png') > 10000
+
+
+@pytest.mark.slow
+def test_post2_larger_steps_reach_equal_loss_with_smaller_gradients(tmp_path):
+    example = load('post2_learning_rate')
+    metrics = example.main(['--rates', '0.1', '1.0', '--target-loss', '0.1',
+                            '--run-dir', str(tmp_path)])
+    runs = {r['run']: r for r in metrics['runs']}
+    small, large = runs['GD h=0.1'], runs['GD h=1']
+    penalised = runs['GD h=0.1 + penalty 0.25 (= 1/4)']
+    assert abs(small['train_loss'] - large['train_loss']) < 0.01  # compared at equal loss
+    assert large['steps'] < small['steps'] / 5
+    assert large['sharpness'] < small['sharpness']  # the flatter end point
+    assert penalised['grad_norm_sq_at_loss']['0.2'] < small['grad_norm_sq_at_loss']['0.2']
+    assert os.path.getsize(tmp_path / 'gradient_norm.png') > 10000

@@ -1,0 +1,147 @@
+#! -*- coding: utf-8 -*-
+# Post 5: 从动力学角度看优化算法（六）：为什么SimSiam不退化？ (Why SimSiam does
+# not collapse), https://kexue.fm/archives/7980
+#
+# SimSiam, its two ablations (no stop-gradient, no predictor) and BYOL, each
+# trained the same way on scikit-learn's handwritten digits (8x8 images that
+# ship with the package) with a small CNN encoder. After every epoch the
+# collapse monitor records the std of the l2-normalised outputs (1/sqrt(d)
+# when spread out, 0 when collapsed), their effective rank, and the kNN
+# accuracy of the encoder's features on held-out digits.
+#
+#   python examples/post5_simsiam.py          # about 2 minutes on 2 CPU cores
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+import bert4keras_blog  # noqa: F401
+from bert4keras_blog.backend import keras, tf
+from bert4keras_blog.simsiam import (
+    BYOL, CollapseMonitor, MomentumSchedule, SimSiam, knn_accuracy, projection_head)
+from bert4keras_blog.training import run_dir, save_metrics, set_seed
+
+EXAMPLE = 'post5_simsiam'
+VARIANTS = ['SimSiam', 'no stop-gradient', 'no predictor', 'BYOL']
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description='SimSiam collapse study (post 5).')
+    parser.add_argument('--epochs', type=int, default=40)
+    parser.add_argument('--batch-size', type=int, default=128)
+    parser.add_argument('--dim', type=int, default=64, help='projector output size d')
+    parser.add_argument('--lr', type=float, default=0.05, help='SGD learning rate')
+    parser.add_argument('--variants', nargs='+', default=VARIANTS, choices=VARIANTS)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--run-dir', default=None)
+    return parser.parse_args(argv)
+
+
+def load_digits_split(seed):
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    x = (digits.images / 16.0).astype('float32')[..., None]
+    order = np.random.default_rng(seed).permutation(len(x))
+    x, y = x[order], digits.target[order]
+    return x[:1297], y[:1297], x[1297:], y[1297:]
+
+
+def augment(images):
+    """Random resized crop (70-100% of the side), brightness and pixel noise."""
+    batch = tf.shape(images)[0]
+    scale = tf.random.uniform([batch, 1], 0.7, 1.0)
+    top_left = tf.random.uniform([batch, 2], 0.0, 1.0) * (1.0 - scale)
+    boxes = tf.concat([top_left, top_left + scale], axis=1)
+    views = tf.image.crop_and_resize(images, boxes, tf.range(batch), [8, 8])
+    views = views * tf.random.uniform([batch, 1, 1, 1], 0.8, 1.2)
+    return views + tf.random.normal(tf.shape(views), stddev=0.05)
+
+
+def cnn_encoder():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(32, 3, padding='same', activation='relu')(inputs)
+    x = keras.layers.Conv2D(64, 3, strides=2, padding='same', activation='relu')(x)
+    x = keras.layers.Conv2D(64, 3, padding='same', activation='relu')(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(64)(x), name='encoder')
+
+
+def make_model(variant, dim):
+    # No BN on the projector's output: a batch-normalised output cannot be one
+    # constant, which would hide the complete collapse the ablations show.
+    projector = projection_head(dim, 64, output_bn=False)
+    if variant == 'BYOL':
+        return BYOL(cnn_encoder(), augment, projector, base_momentum=0.99)
+    return SimSiam(cnn_encoder(), augment, projector,
+                   predictor='none' if variant == 'no predictor' else 'learned',
+                   stop_gradient=variant != 'no stop-gradient')
+
+
+def train_variant(variant, args, data):
+    set_seed(args.seed)
+    x_train, y_train, x_test, y_test = data
+    model = make_model(variant, args.dim)
+    model.compile(optimizer=keras.optimizers.SGD(args.lr, momentum=0.9))
+    monitor = CollapseMonitor(x_train, y_train, x_test, y_test, verbose=False)
+    callbacks = [monitor]
+    if variant == 'BYOL':
+        steps = args.epochs * int(np.ceil(len(x_train) / args.batch_size))
+        callbacks.append(MomentumSchedule(0.99, steps))
+    start = time.time()
+    model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0,
+              callbacks=callbacks)
+    final = monitor.history[-1]
+    print('%-17s loss %7.4f  std %.4f (1/sqrt(d) %.4f)  rank %5.1f  kNN %.3f  %.0f s' % (
+        variant, final['loss'], final['std'], final['std_reference'], final['rank'],
+        final['knn'], time.time() - start))
+    return {'variant': variant, 'history': monitor.history, 'final': final,
+            'seconds': round(time.time() - start, 1)}
+
+
+def plot(runs, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for run in runs:
+        epochs = [h['epoch'] for h in run['history']]
+        axes[0].plot(epochs, [h['std'] for h in run['history']], label=run['variant'])
+        axes[1].plot(epochs, [h['knn'] for h in run['history']], label=run['variant'])
+    reference = runs[0]['history'][0]['std_reference']
+    axes[0].axhline(reference, color='gray', linestyle='--', label='1/sqrt(d)')
+    axes[0].set(xlabel='epoch', ylabel='std of l2-normalised outputs',
+                title='Collapse: output std per epoch')
+    axes[1].set(xlabel='epoch', ylabel='5-NN accuracy (held-out digits)',
+                title='Representation quality')
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
+    data = load_digits_split(args.seed)
+    x_train, y_train, x_test, y_test = data
+    raw = knn_accuracy(x_train.reshape(len(x_train), -1), y_train,
+                       x_test.reshape(len(x_test), -1), y_test)
+    print('kNN on raw pixels: %.3f (a reference, not a target)' % raw)
+    runs = [train_variant(variant, args, data) for variant in args.variants]
+    figure = os.path.join(folder, 'collapse.png')
+    plot(runs, figure)
+    finals = {run['variant']: run['final'] for run in runs}
+    metrics = {'headline': 'simsiam_knn_accuracy',
+               'simsiam_knn_accuracy': finals.get('SimSiam', {}).get('knn'),
+               'raw_pixel_knn_accuracy': raw, 'final': finals, 'runs': runs, 'figure': figure}
+    save_metrics(folder, metrics)
+    print('plot: %s' % figure)
+    return metrics
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
