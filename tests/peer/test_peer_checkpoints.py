@@ -229,3 +229,29 @@ def test_mt5_legacy_switch_restores_bert4keras_defaults(monkeypatch):
     np.testing.assert_allclose(legacy[:, 0], fixed[:, 0] * 48 ** -0.5, rtol=1e-4, atol=1e-6)
     # Later positions see the cross-attention bias as well.
     assert np.abs(legacy[0, 1:] - fixed[0, 1:] * 48 ** -0.5).max() > 1e-3
+
+
+def test_trimmed_mt5_logits_equal_full_logits_at_kept_ids(tmp_path):
+    from bert4keras_blog.corpora import peoples_daily
+    from bert4keras_blog.mt5 import load_mt5, trim_vocabulary
+    paths = tiny('mt5.1.1')
+    corpus = tmp_path / 'corpus.txt'
+    corpus.write_text('\n'.join(peoples_daily(limit=2000)), encoding='utf-8')
+    keep = trim_vocabulary(paths['spm'], [str(corpus)], str(tmp_path / 'trimmed.model'),
+                           progress=False)
+    t5, tokenizer = load_mt5(paths['checkpoint'], str(tmp_path / 'trimmed.model'),
+                             config=paths['config'], keep_tokens=keep, with_lm='linear')
+    sources = [tokenizer.encode(a)[0] for a, _ in TEXTS]
+    targets = [[0] + tokenizer.encode(b or a)[0][:-1] for a, b in TEXTS]
+    sources, targets = sequence_padding(sources), sequence_padding(targets)
+    logits = t5.model.predict([sources, targets], verbose=0)
+    keep = np.array(keep)
+    peer = hf_mt5(paths)
+    with torch.no_grad():
+        out = peer(input_ids=torch.tensor(keep[sources] * (sources != 0), dtype=torch.long),
+                   attention_mask=torch.tensor(sources != 0, dtype=torch.long),
+                   decoder_input_ids=torch.tensor(keep[targets], dtype=torch.long))
+    lengths = (targets != 0).sum(1) + 1
+    rows = np.arange(targets.shape[1])[None] < lengths[:, None]
+    diff = np.abs(logits[rows] - out.logits.numpy()[rows][:, keep]).max()
+    assert diff < TOL, 'trimmed logits differ from the full ones by %.2e' % diff
