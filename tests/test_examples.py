@@ -103,3 +103,15 @@ def test_post2_larger_steps_reach_equal_loss_with_smaller_gradients(tmp_path):
     assert large['sharpness'] < small['sharpness']  # the flatter end point
     assert penalised['grad_norm_sq_at_loss']['0.2'] < small['grad_norm_sq_at_loss']['0.2']
     assert os.path.getsize(tmp_path / 'gradient_norm.png') > 10000
+
+
+@pytest.mark.slow
+def test_post6_trims_then_fine_tunes_mt5(tmp_path):
+    example = load('post6_mt5_title_generation')
+    metrics = example.main(['--examples', '1000', '--epochs', '3', '--run-dir', str(tmp_path)])
+    losses = [h['loss'] for h in metrics['epochs']]
+    assert losses[-1] < losses[0] - 0.5, losses
+    assert metrics['rouge-1'] > 0.1  # nouns copied from the sentence, character overlap
+    assert 259 < metrics['vocabulary'] < 5000  # the trimmed vocabulary
+    assert os.path.exists(tmp_path / 'keep_tokens.json')
+    assert os.path.exists(tmp_path / 'sentencepiece.trimmed.model')
