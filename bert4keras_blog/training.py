@@ -7,6 +7,8 @@ Public API:
     KeepBest: Keras callback; evaluates after each epoch, saves the best
         weights, records the history.
     add_common_arguments(parser): --seed, --epochs, --batch-size, --run-dir.
+    new_figure(columns=1, size=(6.5, 4.2)) -> (fig, axes): matplotlib, Agg backend.
+    save_figure(fig, path, axes): grid, legends, tight layout, PNG, closed.
 """
 import json
 import os
@@ -17,7 +19,8 @@ import numpy as np
 
 from bert4keras_blog.backend import keras
 
-__all__ = ['set_seed', 'run_dir', 'save_metrics', 'KeepBest', 'add_common_arguments']
+__all__ = ['set_seed', 'run_dir', 'save_metrics', 'KeepBest', 'add_common_arguments',
+           'new_figure', 'save_figure']
 
 
 def set_seed(seed):
@@ -97,3 +100,23 @@ def add_common_arguments(parser, epochs, batch_size, seed=0):
     parser.add_argument('--batch-size', type=int, default=batch_size, help='default %(default)s')
     parser.add_argument('--run-dir', default=None, help='outputs folder (default runs/<example>)')
     return parser
+
+
+def new_figure(columns=1, size=(6.5, 4.2)):
+    """A figure with ``columns`` axes side by side, drawn without a display."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt.subplots(1, columns, figsize=size)
+
+
+def save_figure(fig, path, axes):
+    """Grid and legend on every axis, then the PNG at ``path``; closes ``fig``."""
+    import matplotlib.pyplot as plt
+    for ax in np.ravel(axes):
+        ax.grid(alpha=0.3, which='both')
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -20,7 +20,7 @@ import numpy as np
 import bert4keras_blog  # noqa: F401
 from bert4keras_blog.backend import keras, tf
 from bert4keras_blog.dynamics import igr_penalty, loss_and_gradient_norm, sharpness
-from bert4keras_blog.training import run_dir, save_metrics, set_seed
+from bert4keras_blog.training import new_figure, run_dir, save_figure, save_metrics, set_seed
 
 EXAMPLE = 'post2_learning_rate'
 
@@ -118,10 +118,7 @@ def run(name, rate, penalty, args, data):
 
 
 def plot(runs, levels, path):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = new_figure(2, (12, 4.5))
     for r in runs:
         losses = [p[1] for p in r['path']]
         norms = [p[2] for p in r['path']]
@@ -131,12 +128,7 @@ def plot(runs, levels, path):
     axes[0].set(xlabel='training loss L (decreasing)', ylabel='|grad L|^2',
                 title='Gradient norm at equal loss')
     axes[1].set(xlabel='time t = steps x h', ylabel='|grad L|^2', title='Along training')
-    for ax in axes:
-        ax.grid(alpha=0.3, which='both')
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, axes)
 
 
 def main(argv=None):

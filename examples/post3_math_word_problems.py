@@ -22,11 +22,12 @@ import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.layers import Loss
 from bert4keras.models import build_transformer_model
 from bert4keras.optimizers import Adam
-from bert4keras.tokenizers import Tokenizer, load_vocab
+from bert4keras.tokenizers import Tokenizer
 from bert4keras_blog.backend import K, keras
 from bert4keras_blog.checkpoints import tiny
 from bert4keras_blog.mathword import heldout_split, load_ape210k, write_jsonl
-from bert4keras_blog.mathword.solver import SLOTS, MathSolver, ProblemCodec, Seq2SeqGenerator
+from bert4keras_blog.mathword.solver import (
+    MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary)
 from bert4keras_blog.training import (
     KeepBest, add_common_arguments, run_dir, save_metrics, set_seed)
 
@@ -95,12 +96,9 @@ def build(args):
     """UniLM on the checkpoint; the real vocabulary is trimmed as in the post."""
     if args.checkpoint:
         paths = {'config': args.config, 'checkpoint': args.checkpoint, 'dict': args.dict}
-        token_dict, keep_tokens = load_vocab(
-            args.dict, simplified=True,
-            startswith=['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] + SLOTS)
     else:
         paths = tiny('bert')
-        token_dict, keep_tokens = load_vocab(paths['dict']), None
+    token_dict, keep_tokens = math_vocabulary(paths['dict'], trim=args.checkpoint is not None)
     tokenizer = Tokenizer(token_dict, do_lower_case=True)
     model = build_transformer_model(paths['config'], paths['checkpoint'], application='unilm',
                                     keep_tokens=keep_tokens, with_mlm=True)

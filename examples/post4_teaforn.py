@@ -19,13 +19,14 @@ import time
 import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.models import build_transformer_model
 from bert4keras.optimizers import Adam
-from bert4keras.tokenizers import Tokenizer, load_vocab
+from bert4keras.tokenizers import Tokenizer
 from bert4keras_blog.checkpoints import tiny
 from bert4keras_blog.mathword import heldout_split, load_ape210k
-from bert4keras_blog.mathword.solver import SLOTS, MathSolver, ProblemCodec, Seq2SeqGenerator
+from bert4keras_blog.mathword.solver import (
+    MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary)
 from bert4keras_blog.teaforn import TeaForN
 from bert4keras_blog.training import (
-    KeepBest, add_common_arguments, run_dir, save_metrics, set_seed)
+    KeepBest, add_common_arguments, new_figure, run_dir, save_figure, save_metrics, set_seed)
 
 EXAMPLE = 'post4_teaforn'
 
@@ -65,12 +66,9 @@ def load_data(args):
 def build(args):
     if args.checkpoint:
         paths = {'config': args.config, 'checkpoint': args.checkpoint, 'dict': args.dict}
-        token_dict, keep_tokens = load_vocab(
-            args.dict, simplified=True,
-            startswith=['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] + SLOTS)
     else:
         paths = tiny('bert')
-        token_dict, keep_tokens = load_vocab(paths['dict']), None
+    token_dict, keep_tokens = math_vocabulary(paths['dict'], trim=args.checkpoint is not None)
     transformer = build_transformer_model(
         paths['config'], paths['checkpoint'], application='unilm', with_mlm=True,
         keep_tokens=keep_tokens, return_keras_model=False)
@@ -106,21 +104,14 @@ def train_once(n, args, data, folder):
 
 
 def plot(runs, path):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = new_figure()
     for run in runs:
         epochs = [h['epoch'] for h in run['history']]
         label = 'teacher forcing' if run['n'] == 1 else 'TeaForN, N=%d' % run['n']
         ax.plot(epochs, [h['accuracy'] for h in run['history']], marker='o', label=label)
     ax.set(xlabel='epoch', ylabel='validation answer accuracy (greedy)',
            title='Teacher forcing vs TeaForN')
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, ax)
 
 
 def main(argv=None):

@@ -21,7 +21,7 @@ import bert4keras_blog  # noqa: F401
 from bert4keras_blog.backend import keras, tf
 from bert4keras_blog.simsiam import (
     BYOL, CollapseMonitor, MomentumSchedule, SimSiam, knn_accuracy, projection_head)
-from bert4keras_blog.training import run_dir, save_metrics, set_seed
+from bert4keras_blog.training import new_figure, run_dir, save_figure, save_metrics, set_seed
 
 EXAMPLE = 'post5_simsiam'
 VARIANTS = ['SimSiam', 'no stop-gradient', 'no predictor', 'BYOL']
@@ -101,10 +101,7 @@ def train_variant(variant, args, data):
 
 
 def plot(runs, path):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = new_figure(2, (12, 4.5))
     for run in runs:
         epochs = [h['epoch'] for h in run['history']]
         axes[0].plot(epochs, [h['std'] for h in run['history']], label=run['variant'])
@@ -115,12 +112,7 @@ def plot(runs, path):
                 title='Collapse: output std per epoch')
     axes[1].set(xlabel='epoch', ylabel='5-NN accuracy (held-out digits)',
                 title='Representation quality')
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, axes)
 
 
 def main(argv=None):

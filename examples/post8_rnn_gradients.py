@@ -21,7 +21,7 @@ import bert4keras_blog  # noqa: F401
 from bert4keras_blog.backend import keras, tf
 from bert4keras_blog.rnn_gradients import (
     analytic_step_jacobians, fit_decay_rate, gradient_by_step, state_jacobian_norms, unroll)
-from bert4keras_blog.training import run_dir, save_metrics, set_seed
+from bert4keras_blog.training import new_figure, run_dir, save_figure, save_metrics, set_seed
 
 EXAMPLE = 'post8_rnn_gradients'
 
@@ -162,23 +162,16 @@ def recall_task(kind, gate_bias, lag, args, rng):
 # ------------------------------------------------------------- plotting
 
 def plot(curves, shares, path):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    fig, axes = new_figure(2, (13, 5))
     for name, values in curves.items():
         axes[0].semilogy(np.arange(1, len(values) + 1), values, label=name)
     axes[0].set(xlabel='T - t', ylabel='||dh_T/dh_t|| (spectral, batch mean)',
                 title='State Jacobian norm against distance')
-    axes[0].legend(fontsize=8)
     for name, values in shares.items():
         axes[1].semilogy(np.arange(1, len(values) + 1), values, label=name)
     axes[1].set(xlabel='T - t', ylabel="norm of step t's share of dL/dW",
                 title='Gradient as a sum over time steps')
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, axes)
 
 
 def main(argv=None):

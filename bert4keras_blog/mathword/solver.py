@@ -15,6 +15,9 @@ Public API:
         then target in one sequence, segment ids 1 on the target
     MathSolver(model, codec, maxlen=64, topk=1)
         .solve(texts) -> [(expression, Fraction or None)], .accuracy(records) -> dict
+    math_vocabulary(dict_path, trim) -> (token_dict, keep_tokens): the
+        vocabulary, trimmed as the post does for real checkpoints (keeping
+        the specials and the number slots), or whole.
     load_solver(folder, topk=3) -> MathSolver: a model trained by the post-3
         example, from its ``solver.json`` and best weights.
     solve(text, solver) -> (expression, Fraction or None)
@@ -32,6 +35,7 @@ from bert4keras_blog.errors import BlogError, MathExpressionError
 from bert4keras_blog.mathword.expression import answers_match, evaluate, normalize
 
 __all__ = ['ProblemCodec', 'Seq2SeqGenerator', 'MathSolver', 'load_solver', 'solve', 'SLOTS',
+           'math_vocabulary',
            'token_accuracy']
 
 SLOTS = ['[unused%d]' % i for i in range(1, 10)]
@@ -204,6 +208,21 @@ class MathSolver(object):
                 'token_accuracy': tokens / count, 'problems': len(records)}
 
 
+def math_vocabulary(dict_path, trim):
+    """(token_dict, keep_tokens) of a BERT vocab.txt.
+
+    ``trim``: keep only what bert4keras' ``load_vocab(simplified=True)``
+    keeps (Chinese vocabularies shrink by about a third), plus the specials
+    and number slots; ``keep_tokens`` then slices the checkpoint to match.
+    Otherwise the whole vocabulary and ``keep_tokens=None``.
+    """
+    from bert4keras.tokenizers import load_vocab
+    if not trim:
+        return load_vocab(dict_path), None
+    return load_vocab(dict_path, simplified=True,
+                      startswith=['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] + SLOTS)
+
+
 def load_solver(folder, topk=3):
     """Rebuilds the solver the post-3 example trained into ``folder``.
 
@@ -211,18 +230,14 @@ def load_solver(folder, topk=3):
         BlogError: the folder has no ``solver.json`` (train first).
     """
     from bert4keras.models import build_transformer_model
-    from bert4keras.tokenizers import Tokenizer, load_vocab
+    from bert4keras.tokenizers import Tokenizer
     path = os.path.join(folder, 'solver.json')
     if not os.path.exists(path):
         raise BlogError('%s not found: train a solver first with '
                         'python examples/post3_math_word_problems.py' % path)
     with open(path) as f:
         saved = json.load(f)
-    if saved['keep_tokens']:
-        token_dict, _ = load_vocab(saved['dict'], simplified=True, startswith=[
-            '[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] + SLOTS)
-    else:
-        token_dict = load_vocab(saved['dict'])
+    token_dict, _ = math_vocabulary(saved['dict'], trim=bool(saved['keep_tokens']))
     model = build_transformer_model(saved['config'], application='unilm', with_mlm=True,
                                     keep_tokens=saved['keep_tokens'])
     model.load_weights(saved['weights'])
