@@ -24,7 +24,7 @@ Public API:
 """
 import numpy as np
 
-from bert4keras_blog.backend import K, keras, tf
+from bert4keras_blog.backend import keras, tf
 
 __all__ = ['projection_head', 'prediction_head', 'negative_cosine', 'symmetric_loss', 'SimSiam',
            'BYOL', 'MomentumSchedule', 'CollapseMonitor', 'output_std', 'effective_rank',

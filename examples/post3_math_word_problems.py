@@ -16,7 +16,6 @@ import os
 import sys
 import time
 
-import numpy as np
 
 import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.layers import Loss

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bert4keras_blog.checkpoints import tiny
-from bert4keras_blog.corpora import peoples_daily, reviews
+from bert4keras_blog.corpora import peoples_daily
 from bert4keras_blog.errors import BlogError, CheckpointMismatchError
 from bert4keras_blog.mt5 import CONFIGS, chinese_rouge_bleu, load_mt5, trim_vocabulary
 
