@@ -23,16 +23,25 @@ Public API:
         whose parameter count comes closest to ``target``.
     compare_architectures(named_configs, batch_size=8, seq_len=128, steps=5,
                           measure_memory=False) -> list of dict rows
+    build_electra_pair(config, generator_config, checkpoint=None) ->
+        (discriminator, generator): bert4keras objects whose embeddings are
+        the same layers, as in Google's ELECTRA
+    ElectraPretraining(discriminator, generator, mask_id, ...): keras.Model
+        whose train_step is one ELECTRA step (generator MLM + 50 x RTD)
+    MaskedLMPretraining(transformer, mask_id, ...): the MLM-only baseline
+    replaced_token_detection(text, tokenizer, generator, discriminator, ...)
+        -> per token: replaced by the generator? flagged by the discriminator?
 """
 import time
 
 import numpy as np
 
-from bert4keras_blog import backend  # noqa: F401  (bert4keras on TF 2.21)
+from bert4keras_blog.backend import K, keras, tf
 from bert4keras.models import BERT, build_transformer_model
 
 __all__ = ['ElectraGenerator', 'build_electra_generator', 'parameter_count',
-           'width_for_parameters', 'compare_architectures']
+           'width_for_parameters', 'compare_architectures', 'build_electra_pair',
+           'ElectraPretraining', 'MaskedLMPretraining', 'replaced_token_detection']
 
 
 class ElectraGenerator(BERT):
@@ -133,7 +142,6 @@ def width_for_parameters(config, target, model='albert', step=4):
 
 def _measure(model_name, config, batch_size, seq_len, steps, seed=0):
     from bert4keras.optimizers import Adam
-    from bert4keras_blog.backend import K, keras
     keras.utils.set_random_seed(seed)
     model = build_transformer_model(model=model_name, **config)
     rng = np.random.default_rng(seed)
@@ -197,3 +205,191 @@ def compare_architectures(named_configs, batch_size=8, seq_len=128, steps=5,
                    formula_parameters=parameter_count(config, model_name))
         rows.append(row)
     return rows
+
+
+# ------------------------------------------------------------ ELECTRA
+
+_SHARED_EMBEDDINGS = ('Embedding-Token', 'Embedding-Segment', 'Embedding-Position',
+                      'Embedding-Norm')
+
+
+def build_electra_pair(config, generator_config, checkpoint=None, **kwargs):
+    """Discriminator and generator with shared embeddings.
+
+    Google's ELECTRA keeps one ``electra/embeddings`` for both networks; here
+    the generator's embedding layers are the discriminator's own layer
+    objects. The generator's other layers are prefixed ``Generator-``.
+
+    Args:
+        config, generator_config: paths of the two JSON configs.
+        checkpoint: str or None. Google's ELECTRA pre-training checkpoint.
+        **kwargs: passed to both builds (``dropout_rate=0``, ...).
+
+    Returns:
+        (discriminator, generator): bert4keras objects; ``.model`` gives the
+        Keras models (discriminator: replaced-token logits (batch, seq_len, 1);
+        generator: MLM probabilities).
+    """
+    from bert4keras_blog.checkpoints import read_config
+    discriminator = build_transformer_model(config, checkpoint, model='electra',
+                                            with_discriminator='linear',
+                                            return_keras_model=False, **kwargs)
+    shared = {'Generator-' + name: discriminator.layers[name] for name in _SHARED_EMBEDDINGS
+              if name in discriminator.layers}
+    settings = dict(read_config(generator_config), **kwargs)
+    settings.setdefault('max_position', settings.get('max_position_embeddings', 512))
+    settings.setdefault('dropout_rate', settings.get('hidden_dropout_prob'))
+    settings.setdefault('segment_vocab_size', settings.get('type_vocab_size', 2))
+    generator = ElectraGenerator(prefix='Generator-', layers=shared, with_mlm=True, **settings)
+    generator.build(**settings)
+    if checkpoint is not None:
+        generator.load_weights_from_checkpoint(checkpoint)
+    return discriminator, generator
+
+
+def _mask_tokens(token_ids, mask_id, special_ids, rate):
+    """Chooses ``rate`` of the real tokens (not padding, not ``special_ids``)
+    and puts ``mask_id`` there. Returns (masked ids, chosen positions)."""
+    token_ids = tf.cast(token_ids, 'int32')
+    candidates = token_ids > 0
+    for special in special_ids:
+        candidates = tf.logical_and(candidates, token_ids != special)
+    chosen = tf.logical_and(candidates, tf.random.uniform(tf.shape(token_ids)) < rate)
+    return tf.where(chosen, mask_id, token_ids), chosen
+
+
+def _masked_lm_loss(probabilities, token_ids, chosen):
+    loss = K.sparse_categorical_crossentropy(token_ids, probabilities)
+    weights = tf.cast(chosen, loss.dtype)
+    return tf.reduce_sum(loss * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+
+
+class _Pretraining(keras.Model):
+    """Shared train_step: ``losses_for(token_ids, segment_ids)`` gives a dict
+    with 'loss' (optimised) and whatever else to report."""
+
+    def __init__(self, mask_id, special_ids, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_id, self.special_ids, self.rate = mask_id, tuple(special_ids), rate
+        self.trackers = {}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def train_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        token_ids, segment_ids = tf.cast(x[0], 'int32'), x[1]
+        with tf.GradientTape() as tape:
+            losses = self.losses_for(token_ids, segment_ids)
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(losses['loss'], variables), variables))
+        for name, value in losses.items():
+            if name not in self.trackers:
+                self.trackers[name] = keras.metrics.Mean(name=name)
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+class ElectraPretraining(_Pretraining):
+    """One ELECTRA step per batch of ``[token_ids, segment_ids]``.
+
+    ``rate`` of the tokens are masked; the generator (an MLM, a quarter of
+    the discriminator's size in Google's recipe) predicts them; its samples
+    (no gradient through sampling) replace the masked tokens; the
+    discriminator tells, at every real position, whether the token was
+    replaced. Loss = generator MLM + ``rtd_weight`` x discriminator binary
+    cross-entropy (50 in the paper). Both networks share their embeddings
+    (``build_electra_pair``).
+
+    Args:
+        discriminator, generator: from ``build_electra_pair``.
+        mask_id: int. ``[MASK]``.
+        special_ids: ids never masked (``[CLS]``, ``[SEP]``).
+        rate: float. Share of tokens masked. Defaults to 0.15.
+        rtd_weight: float. Defaults to 50.
+
+    Compile with an optimizer and ``fit`` on ``[token_ids, segment_ids]``.
+    Metrics: loss, mlm_loss, rtd_loss, rtd_accuracy.
+    """
+
+    def __init__(self, discriminator, generator, mask_id, special_ids=(), rate=0.15,
+                 rtd_weight=50.0, **kwargs):
+        super().__init__(mask_id, special_ids, rate, **kwargs)
+        self.discriminator_model, self.generator_model = discriminator.model, generator.model
+        self.rtd_weight = rtd_weight
+
+    def losses_for(self, token_ids, segment_ids):
+        masked, chosen = _mask_tokens(token_ids, self.mask_id, self.special_ids, self.rate)
+        probabilities = self.generator_model([masked, segment_ids], training=True)
+        mlm = _masked_lm_loss(probabilities, token_ids, chosen)
+        log_probabilities = tf.math.log(
+            tf.reshape(probabilities, [-1, tf.shape(probabilities)[-1]]) + 1e-9)
+        sampled = tf.reshape(tf.random.categorical(log_probabilities, 1, dtype='int32'),
+                             tf.shape(token_ids))
+        corrupted = tf.stop_gradient(tf.where(chosen, sampled, token_ids))
+        replaced = tf.cast(tf.not_equal(corrupted, token_ids), 'float32')
+        logits = self.discriminator_model([corrupted, segment_ids], training=True)[..., 0]
+        real = tf.cast(token_ids > 0, 'float32')
+        bce = tf.nn.sigmoid_cross_entropy_with_logits(replaced, logits)
+        rtd = tf.reduce_sum(bce * real) / tf.reduce_sum(real)
+        right = tf.cast(tf.equal(tf.cast(logits > 0, 'float32'), replaced), 'float32')
+        return {'loss': mlm + self.rtd_weight * rtd, 'mlm_loss': mlm, 'rtd_loss': rtd,
+                'rtd_accuracy': tf.reduce_sum(right * real) / tf.reduce_sum(real)}
+
+
+class MaskedLMPretraining(_Pretraining):
+    """The MLM-only baseline (BERT's objective) with the same masking.
+
+    Args: ``transformer`` (bert4keras object built with ``with_mlm=True``),
+    then as ``ElectraPretraining``. Metrics: loss, mlm_loss.
+    """
+
+    def __init__(self, transformer, mask_id, special_ids=(), rate=0.15, **kwargs):
+        super().__init__(mask_id, special_ids, rate, **kwargs)
+        self.mlm_model = transformer.model
+
+    def losses_for(self, token_ids, segment_ids):
+        masked, chosen = _mask_tokens(token_ids, self.mask_id, self.special_ids, self.rate)
+        probabilities = self.mlm_model([masked, segment_ids], training=True)
+        mlm = _masked_lm_loss(probabilities, token_ids, chosen)
+        return {'loss': mlm, 'mlm_loss': mlm}
+
+
+def replaced_token_detection(text, tokenizer, generator, discriminator, rate=0.15, seed=0):
+    """Corrupts ``text`` with generator samples; shows what the discriminator flags.
+
+    Args:
+        text: str.
+        tokenizer: bert4keras ``Tokenizer``.
+        generator, discriminator: Keras models (generator: MLM probabilities;
+            discriminator: replaced-token logits or probabilities,
+            (batch, seq_len, 1)), e.g. ``.model`` of ``build_electra_pair``.
+        rate: float. Share of tokens masked before sampling.
+        seed: int.
+
+    Returns:
+        list of dicts, one per token between [CLS] and [SEP]: 'token',
+        'shown' (what the discriminator saw), 'replaced' (bool), 'score'
+        (discriminator's probability that it was replaced).
+    """
+    rng = np.random.default_rng(seed)
+    token_ids, segment_ids = tokenizer.encode(text)
+    token_ids, segment_ids = np.array([token_ids]), np.array([segment_ids])
+    chosen = np.zeros_like(token_ids, dtype=bool)
+    chosen[0, 1:-1] = rng.random(token_ids.shape[1] - 2) < rate
+    if not chosen.any():
+        chosen[0, 1 + rng.integers(token_ids.shape[1] - 2)] = True
+    masked = np.where(chosen, tokenizer._token_mask_id, token_ids)
+    probabilities = generator.predict([masked, segment_ids], verbose=0)[0]
+    corrupted = token_ids.copy()
+    for position in np.flatnonzero(chosen[0]):
+        p = probabilities[position].astype('float64')
+        corrupted[0, position] = rng.choice(len(p), p=p / p.sum())
+    scores = discriminator.predict([corrupted, segment_ids], verbose=0)[0, :, 0]
+    if scores.min() < 0 or scores.max() > 1:  # logits
+        scores = 1 / (1 + np.exp(-scores))
+    return [{'token': tokenizer.id_to_token(int(token_ids[0, i])),
+             'shown': tokenizer.id_to_token(int(corrupted[0, i])),
+             'replaced': bool(corrupted[0, i] != token_ids[0, i]), 'score': float(scores[i])}
+            for i in range(1, token_ids.shape[1] - 1)]
