@@ -18,6 +18,9 @@ Public API:
     chinese_vocab(num_chars=2500) -> list of str: a Chinese BERT vocabulary.
     save_variables(prefix, variables): write ``{name: array}`` as a TF
         checkpoint (the V2 ``.index`` + ``.data`` pair Google's Saver writes).
+    save_checkpoint(transformer, prefix): a bert4keras model's weights under
+        its release names (what ``save_weights_as_checkpoint`` does, which
+        needs TF 1 graph sessions).
 
 Example:
 ```python
@@ -36,7 +39,7 @@ import numpy as np
 from bert4keras_blog.errors import BlogError, DataFormatError
 
 __all__ = ['KINDS', 'write_tiny', 'tiny', 'build_model', 'read_config', 'chinese_vocab',
-           'save_variables', 'TINY_ROOT']
+           'save_variables', 'save_checkpoint', 'TINY_ROOT']
 
 KINDS = ('bert', 'roberta', 'albert', 'electra', 'mt5.1.1', 'gpt')
 
@@ -299,6 +302,34 @@ def save_variables(prefix, variables):
     with open(os.path.join(os.path.dirname(prefix), 'checkpoint'), 'w') as f:
         f.write('model_checkpoint_path: "%s"\n' % os.path.basename(prefix))
         f.write('all_model_checkpoint_paths: "%s"\n' % os.path.basename(prefix))
+
+
+def save_checkpoint(transformer, prefix):
+    """Writes ``transformer``'s weights as a checkpoint in its release format.
+
+    Reads ``variable_mapping()`` (the table bert4keras loads with) and undoes
+    the loading transforms: NSP weights and T5 relative biases are stored
+    transposed. Layers the model lacks (a pooler it was built without) are
+    simply not written, so load it back with the same options.
+
+    Returns:
+        str, ``prefix``.
+    """
+    import tensorflow as tf  # noqa: F401  (through the backend already)
+    from bert4keras_blog.backend import K
+    values = {}
+    for layer_name, names in transformer.variable_mapping().items():
+        layer = transformer.layers.get(transformer.prefixed(layer_name))
+        if layer is None:
+            continue
+        for name, weight in zip(names, layer.trainable_weights):
+            value = K.get_value(weight)
+            if name == 'cls/seq_relationship/output_weights' or 'relative_attention_bias' in name:
+                value = value.T
+            values[name] = value
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    save_variables(prefix, values)
+    return prefix
 
 
 # ---------------------------------------------------------------- write_tiny

@@ -10,7 +10,8 @@ import bert4keras_blog  # noqa: F401
 from bert4keras.tokenizers import SpTokenizer, Tokenizer
 from bert4keras_blog.backend import K, tf
 from bert4keras_blog.checkpoints import (
-    KINDS, build_model, chinese_vocab, read_config, save_variables, tiny, write_tiny)
+    KINDS, build_model, chinese_vocab, read_config, save_checkpoint, save_variables, tiny,
+    write_tiny)
 from bert4keras_blog.errors import CheckpointMismatchError, DataFormatError
 
 
@@ -135,25 +136,27 @@ def test_variable_mapping_covers_every_weight(kind):
     assert not unused, 'file variables never read: %s' % sorted(unused)[:5]
 
 
-def test_saved_weights_round_trip(tmp_path):
-    """bert4keras' own save (through a graph-mode Saver) cannot run on TF 2;
-    save_variables writes what it would, and loading it back is exact."""
-    paths = tiny('bert')
-    transformer = build_model('bert', paths, return_keras_model=False, with_mlm=True)
-    values = {}
-    for layer_name, names in transformer.variable_mapping().items():
-        if layer_name in transformer.layers:
-            for name, w in zip(names, transformer.layers[layer_name].trainable_weights):
-                values[name] = K.get_value(w)
-    values['cls/seq_relationship/output_weights'] = np.zeros((2, 48), 'float32')
-    values['cls/seq_relationship/output_bias'] = np.zeros((2,), 'float32')
-    values['bert/pooler/dense/kernel'] = np.zeros((48, 48), 'float32')
-    values['bert/pooler/dense/bias'] = np.zeros((48,), 'float32')
-    prefix = str(tmp_path / 'again.ckpt')
-    save_variables(prefix, values)
-    for name in ('bert/embeddings/word_embeddings', 'bert/encoder/layer_1/output/dense/kernel'):
+@pytest.mark.parametrize('kind, options', [('bert', {'with_mlm': True, 'with_nsp': True}),
+                                             ('albert', {'with_mlm': True}),
+                                             ('electra', {'with_discriminator': True})])
+def test_save_checkpoint_round_trips(kind, options, tmp_path):
+    """bert4keras' own save needs TF 1 sessions; save_checkpoint writes the
+    release names and loading them back gives the same model."""
+    paths = tiny(kind)
+    transformer = build_model(kind, paths, return_keras_model=False, **options)
+    prefix = save_checkpoint(transformer, str(tmp_path / 'again.ckpt'))
+    for name, _ in tf.train.list_variables(prefix):
         np.testing.assert_array_equal(tf.train.load_variable(prefix, name),
                                       tf.train.load_variable(paths['checkpoint'], name))
+    again = build_model(kind, dict(paths, checkpoint=prefix), **options)
+    x = [np.array([[11, 100, 200, 12]]), np.zeros((1, 4))]
+    for a, b in zip(_as_list(again.predict(x, verbose=0)),
+                    _as_list(transformer.model.predict(x, verbose=0))):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def _as_list(outputs):
+    return outputs if isinstance(outputs, list) else [outputs]
 
 
 def test_wrong_shape_names_layer_variable_and_both_shapes(tmp_path):
