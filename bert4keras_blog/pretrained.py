@@ -19,6 +19,7 @@ Public API:
         the generator as a Keras model (MLM probabilities by default).
     parameter_count(config, model='bert') -> int: encoder parameters from
         the config alone (bert, albert, albert_unshared).
+    flops_per_token(config, seq_len, model='bert') -> forward FLOPs per token
     width_for_parameters(config, target, model='albert') -> hidden size
         whose parameter count comes closest to ``target``.
     compare_architectures(named_configs, batch_size=8, seq_len=128, steps=5,
@@ -39,7 +40,8 @@ import numpy as np
 from bert4keras_blog.backend import K, keras, tf
 from bert4keras.models import BERT, build_transformer_model
 
-__all__ = ['ElectraGenerator', 'build_electra_generator', 'parameter_count',
+__all__ = ['ElectraGenerator', 'build_electra_generator', 'parameter_count', 'flops_per_token',
+           'build_classifier',
            'width_for_parameters', 'compare_architectures', 'build_electra_pair',
            'ElectraPretraining', 'MaskedLMPretraining', 'replaced_token_detection']
 
@@ -140,28 +142,55 @@ def width_for_parameters(config, target, model='albert', step=4):
     return best[1]
 
 
-def _measure(model_name, config, batch_size, seq_len, steps, seed=0):
+def flops_per_token(config, seq_len, model='bert'):
+    """Forward multiply-adds x 2 per token of the encoder layers: the dense
+    layers plus attention scores and their weighted sum. Sharing weights
+    (ALBERT) does not change it; width does."""
+    H, I, L = config['hidden_size'], config['intermediate_size'], config['num_hidden_layers']
+    E = config.get('embedding_size') or H
+    per_layer = 2 * (4 * H * H + 2 * H * I) + 2 * 2 * seq_len * H
+    return L * per_layer + (2 * E * H if E != H else 0)
+
+
+def _workloads(model_name, config, batch_size, seq_len, seed=0):
+    """Builds one model; returns (parameters, predict step, train step)."""
     from bert4keras.optimizers import Adam
     keras.utils.set_random_seed(seed)
     model = build_transformer_model(model=model_name, **config)
     rng = np.random.default_rng(seed)
     tokens = rng.integers(1, config['vocab_size'], (batch_size, seq_len))
     inputs = [tokens, np.zeros_like(tokens)]
-    model.predict_on_batch(inputs)  # builds the graph; not timed
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.predict_on_batch(inputs)
-    inference = steps * batch_size * seq_len / (time.perf_counter() - start)
     trainer = keras.models.Model(model.inputs, model.output)
     trainer.compile(optimizer=Adam(1e-4), loss=lambda y, p: K.mean(K.square(p)))
     target = np.zeros((batch_size, seq_len, config['hidden_size']))
-    trainer.train_on_batch(inputs, target)
-    start = time.perf_counter()
+    infer = lambda: model.predict_on_batch(inputs)  # noqa: E731
+    train = lambda: trainer.train_on_batch(inputs, target)  # noqa: E731
+    for _ in range(3):  # graph building and TensorFlow's one-time start-up: not timed
+        infer()
+    for _ in range(2):
+        train()
+    return int(model.count_params()), infer, train
+
+
+def _measure_interleaved(workloads, tokens, steps):
+    """Times every model once per round, round after round, so drifts in
+    machine speed hit all models alike; medians over the rounds."""
+    times = [{'infer': [], 'train': []} for _ in workloads]
     for _ in range(steps):
-        trainer.train_on_batch(inputs, target)
-    training = steps * batch_size * seq_len / (time.perf_counter() - start)
-    return {'parameters': int(model.count_params()), 'inference_tokens_per_s': inference,
-            'training_tokens_per_s': training}
+        for (_, infer, train), record in zip(workloads, times):
+            for key, function in (('infer', infer), ('train', train)):
+                start = time.perf_counter()
+                function()
+                record[key].append(time.perf_counter() - start)
+    return [{'parameters': parameters,
+             'inference_tokens_per_s': tokens / float(np.median(record['infer'])),
+             'training_tokens_per_s': tokens / float(np.median(record['train']))}
+            for (parameters, _, _), record in zip(workloads, times)]
+
+
+def _measure(model_name, config, batch_size, seq_len, steps, seed=0):
+    workload = _workloads(model_name, config, batch_size, seq_len, seed)
+    return _measure_interleaved([workload], batch_size * seq_len, steps)[0]
 
 
 def _measure_in_child(args, queue):
@@ -182,29 +211,57 @@ def compare_architectures(named_configs, batch_size=8, seq_len=128, steps=5,
         batch_size, seq_len: the batch every model gets.
         steps: timed repetitions after one warm-up.
         measure_memory: bool. Run each model in a fresh process and report
-            its peak resident memory (MB); slower (TensorFlow starts each time).
+            its peak resident memory (MB); slower (TensorFlow starts each
+            time). Otherwise all models live in this process and are timed in
+            interleaved rounds, which is fairer on a busy machine.
 
     Returns:
         list of dicts: name, model, parameters, formula_parameters,
         inference_tokens_per_s, training_tokens_per_s (and peak_rss_mb).
     """
     import multiprocessing
-    rows = []
-    for name, model_name, config in named_configs:
-        args = (model_name, config, batch_size, seq_len, steps)
-        if measure_memory:
+    if measure_memory:
+        rows = []
+        for name, model_name, config in named_configs:
             context = multiprocessing.get_context('spawn')
             queue = context.Queue()
-            child = context.Process(target=_measure_in_child, args=(args, queue))
+            child = context.Process(target=_measure_in_child, args=(
+                (model_name, config, batch_size, seq_len, steps), queue))
             child.start()
-            row = queue.get()
+            rows.append(queue.get())
             child.join()
-        else:
-            row = _measure(*args)
+    else:
+        workloads = [_workloads(model_name, config, batch_size, seq_len)
+                     for _, model_name, config in named_configs]
+        rows = _measure_interleaved(workloads, batch_size * seq_len, steps)
+    for row, (name, model_name, config) in zip(rows, named_configs):
         row.update(name=name, model=model_name,
-                   formula_parameters=parameter_count(config, model_name))
-        rows.append(row)
+                   formula_parameters=parameter_count(config, model_name),
+                   flops_per_token=flops_per_token(config, seq_len, model_name))
     return rows
+
+
+def build_classifier(kind, paths, num_labels=2, dropout_rate=0.1, **kwargs):
+    """A sentence classifier on any of the encoders: [CLS] vector, dropout,
+    softmax. For ELECTRA this fine-tunes the discriminator, as the paper does.
+
+    Args:
+        kind: str. 'bert', 'albert', 'albert_unshared', 'electra', ...
+        paths: dict with 'config' and 'checkpoint'.
+        num_labels: int. Defaults to 2.
+        dropout_rate: float. Before the output layer. Defaults to 0.1.
+        **kwargs: passed to ``build_transformer_model``.
+
+    Returns:
+        keras.Model ``[token_ids, segment_ids] -> (batch, num_labels)``,
+        not compiled.
+    """
+    from bert4keras_blog.checkpoints import build_model
+    encoder = build_model(kind, paths, **kwargs)
+    cls = keras.layers.Lambda(lambda h: h[:, 0], name='CLS-token')(encoder.output)
+    cls = keras.layers.Dropout(dropout_rate)(cls)
+    output = keras.layers.Dense(num_labels, activation='softmax', name='Classifier')(cls)
+    return keras.models.Model(encoder.inputs, output)
 
 
 # ------------------------------------------------------------ ELECTRA

@@ -32,7 +32,8 @@ from bert4keras_blog.backend import keras
 from bert4keras_blog.checkpoints import build_model, save_checkpoint, tiny
 from bert4keras_blog.corpora import peoples_daily, reviews
 from bert4keras_blog.pretrained import (
-    ElectraPretraining, MaskedLMPretraining, build_electra_pair, compare_architectures,
+    ElectraPretraining, MaskedLMPretraining, build_classifier, build_electra_pair,
+    compare_architectures,
     parameter_count, replaced_token_detection, width_for_parameters)
 from bert4keras_blog.training import (
     new_figure, run_dir, save_figure, save_metrics, set_seed)
@@ -141,17 +142,6 @@ class ReviewBatches(DataGenerator):
                 tokens, segments, labels = [], [], []
 
 
-def classifier(kind, paths):
-    """[CLS] vector -> dropout -> softmax over 2 labels, on any of the encoders."""
-    encoder = build_model(kind, paths)
-    cls = keras.layers.Lambda(lambda h: h[:, 0])(encoder.output)
-    output = keras.layers.Dense(2, activation='softmax')(keras.layers.Dropout(0.1)(cls))
-    model = keras.models.Model(encoder.inputs, output)
-    model.compile(optimizer=Adam(2e-3), loss='sparse_categorical_crossentropy',
-                  metrics=['accuracy'])
-    return model
-
-
 def finetune(args, checkpoints, tokenizer):
     rng = np.random.default_rng(args.seed)
     data = reviews()
@@ -163,7 +153,9 @@ def finetune(args, checkpoints, tokenizer):
                                ('ALBERT-unshared', 'albert_unshared', 'albert'),
                                ('ELECTRA discriminator', 'electra', 'electra')):
         set_seed(args.seed)
-        model = classifier(kind, checkpoints[source])
+        model = build_classifier(kind, checkpoints[source])
+        model.compile(optimizer=Adam(2e-3), loss='sparse_categorical_crossentropy',
+                      metrics=['accuracy'])
         batches = ReviewBatches(train, tokenizer, args.maxlen, args.batch_size)
         start = time.time()
         model.fit(batches.forfit(), steps_per_epoch=len(batches), epochs=1, verbose=0)
