@@ -54,6 +54,71 @@ def test_albert_computes_what_bert_computes_at_equal_depth_and_width():
     assert all(r['inference_tokens_per_s'] > 0 and r['training_tokens_per_s'] > 0 for r in rows)
 
 
+def electra_data(tokenizer, n=64):
+    from bert4keras.snippets import sequence_padding
+    from bert4keras_blog.corpora import peoples_daily
+    ids = [tokenizer.encode(t, maxlen=40)[0] for t in peoples_daily(limit=n)]
+    token_ids = sequence_padding(ids)
+    return [token_ids, np.zeros_like(token_ids)]
+
+
+def test_electra_pair_shares_embeddings_and_matches_the_separate_builds():
+    from bert4keras_blog.pretrained import build_electra_generator, build_electra_pair
+    paths = tiny('electra')
+    discriminator, generator = build_electra_pair(paths['config'], paths['generator_config'],
+                                                  paths['checkpoint'])
+    assert generator.layers['Generator-Embedding-Token'] is \
+        discriminator.layers['Embedding-Token']
+    x = [np.array([[11, 100, 200, 300, 12]]), np.zeros((1, 5))]
+    alone = build_electra_generator(paths['generator_config'], paths['checkpoint'])
+    np.testing.assert_allclose(generator.model.predict(x, verbose=0),
+                               alone.predict(x, verbose=0), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_electra_step_lowers_both_losses_on_real_text():
+    from bert4keras.optimizers import Adam
+    from bert4keras.tokenizers import Tokenizer
+    from bert4keras_blog.backend import keras
+    from bert4keras_blog.pretrained import (
+        ElectraPretraining, MaskedLMPretraining, build_electra_pair)
+    paths = tiny('electra')
+    tokenizer = Tokenizer(paths['dict'], do_lower_case=True)
+    keras.utils.set_random_seed(0)
+    discriminator, generator = build_electra_pair(paths['config'], paths['generator_config'],
+                                                  paths['checkpoint'])
+    special = [tokenizer._token_start_id, tokenizer._token_end_id]
+    model = ElectraPretraining(discriminator, generator, tokenizer._token_mask_id, special)
+    model.compile(optimizer=Adam(2e-3))
+    history = model.fit(electra_data(tokenizer), batch_size=16, epochs=8, verbose=0).history
+    assert history['mlm_loss'][-1] < history['mlm_loss'][0] - 0.5
+    assert history['rtd_loss'][-1] < history['rtd_loss'][0]
+    baseline = MaskedLMPretraining(build_model('bert', tiny('bert'), with_mlm=True,
+                                               return_keras_model=False),
+                                   tokenizer._token_mask_id, special)
+    baseline.compile(optimizer=Adam(2e-3))
+    losses = baseline.fit(electra_data(tokenizer), batch_size=16, epochs=4,
+                          verbose=0).history['mlm_loss']
+    assert losses[-1] < losses[0]
+
+
+def test_replaced_token_detection_reports_every_token():
+    from bert4keras.tokenizers import Tokenizer
+    from bert4keras_blog.pretrained import build_electra_pair, replaced_token_detection
+    paths = tiny('electra')
+    tokenizer = Tokenizer(paths['dict'], do_lower_case=True)
+    discriminator, generator = build_electra_pair(paths['config'], paths['generator_config'],
+                                                  paths['checkpoint'])
+    text = '人民日报发表新年社论'
+    rows = replaced_token_detection(text, tokenizer, generator.model, discriminator.model,
+                                    rate=0.5, seed=3)
+    assert ''.join(r['token'] for r in rows) == text
+    assert all(0 <= r['score'] <= 1 for r in rows)
+    assert all(r['replaced'] == (r['shown'] != r['token']) for r in rows)
+    assert rows == replaced_token_detection(text, tokenizer, generator.model,
+                                            discriminator.model, rate=0.5, seed=3)
+
+
 def test_flops_grow_with_width_not_with_sharing():
     wide = dict(ALBERT, hidden_size=256, intermediate_size=1024)
     assert flops_per_token(ALBERT, 64, 'albert') == flops_per_token(
