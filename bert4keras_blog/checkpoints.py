@@ -315,7 +315,6 @@ def save_checkpoint(transformer, prefix):
     Returns:
         str, ``prefix``.
     """
-    import tensorflow as tf  # noqa: F401  (through the backend already)
     from bert4keras_blog.backend import K
     values = {}
     for layer_name, names in transformer.variable_mapping().items():

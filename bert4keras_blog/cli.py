@@ -88,10 +88,10 @@ def cmd_check(args):
 
 def cmd_math(args):
     from bert4keras_blog.mathword.expression import to_text
-    from bert4keras_blog.mathword.solver import load_solver
+    from bert4keras_blog.mathword.solver import load_solver, solve
     solver = load_solver(args.run, topk=args.topk)
     for text in args.text:
-        expression, value = solver.solve([text])[0]
+        expression, value = solve(text, solver)
         answer = to_text(value) if value is not None else 'no value (the expression is invalid)'
         print('%s\n  x=%s\n  answer: %s' % (text, expression, answer))
     return 0

@@ -15,7 +15,6 @@ Public API:
 """
 import json
 import logging
-from fractions import Fraction
 
 import numpy as np
 
@@ -265,8 +264,3 @@ def write_jsonl(records, path):
         for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + '\n')
     return path
-
-
-def value_of(record):
-    """The exact answer of a record."""
-    return Fraction(evaluate(record['equation']))
