@@ -174,18 +174,32 @@ def _workloads(model_name, config, batch_size, seq_len, seed=0):
 
 def _measure_interleaved(workloads, tokens, steps):
     """Times every model once per round, round after round, so drifts in
-    machine speed hit all models alike; medians over the rounds."""
-    times = [{'infer': [], 'train': []} for _ in workloads]
+    machine speed hit all models alike; medians over the rounds.
+
+    Both clocks are kept: wall time (what a user waits) and this process's
+    CPU time (the computation itself). On a shared CPU machine the wall-time
+    ratio of two equal models swings 0.65-1.9 between runs while the CPU-time
+    ratio stays within a few per cent, so comparisons should use the latter.
+    (On a GPU the CPU clock misses the device's work: use wall time there.)"""
+    clocks = (('', time.perf_counter), ('_cpu', time.process_time))
+    times = [{key + suffix: [] for key in ('infer', 'train') for suffix, _ in clocks}
+             for _ in workloads]
     for _ in range(steps):
         for (_, infer, train), record in zip(workloads, times):
             for key, function in (('infer', infer), ('train', train)):
-                start = time.perf_counter()
+                starts = [clock() for _, clock in clocks]
                 function()
-                record[key].append(time.perf_counter() - start)
-    return [{'parameters': parameters,
-             'inference_tokens_per_s': tokens / float(np.median(record['infer'])),
-             'training_tokens_per_s': tokens / float(np.median(record['train']))}
-            for (parameters, _, _), record in zip(workloads, times)]
+                for (suffix, clock), start in zip(clocks, starts):
+                    record[key + suffix].append(clock() - start)
+    names = {'infer': 'inference_tokens_per_', 'train': 'training_tokens_per_'}
+    rows = []
+    for (parameters, _, _), record in zip(workloads, times):
+        row = {'parameters': parameters}
+        for key, prefix in names.items():
+            row[prefix + 's'] = tokens / float(np.median(record[key]))
+            row[prefix + 'cpu_s'] = tokens / max(float(np.median(record[key + '_cpu'])), 1e-9)
+        rows.append(row)
+    return rows
 
 
 def _measure(model_name, config, batch_size, seq_len, steps, seed=0):
@@ -217,7 +231,10 @@ def compare_architectures(named_configs, batch_size=8, seq_len=128, steps=5,
 
     Returns:
         list of dicts: name, model, parameters, formula_parameters,
-        inference_tokens_per_s, training_tokens_per_s (and peak_rss_mb).
+        flops_per_token, inference_tokens_per_s, training_tokens_per_s
+        (wall clock), inference_tokens_per_cpu_s, training_tokens_per_cpu_s
+        (process CPU time: the stable one for comparing models on a shared
+        CPU machine) and, with measure_memory, peak_rss_mb.
     """
     import multiprocessing
     if measure_memory:

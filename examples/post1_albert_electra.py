@@ -68,16 +68,19 @@ def cost_table(args, folder):
                                   ('ALBERT, BERT-size params (H=%d)' % hidden, 'albert', wide)],
                                  batch_size=8, seq_len=128, steps=5,
                                  measure_memory=not args.no_memory)
-    print('%-32s %11s %16s %15s %9s' % ('model (4 layers)', 'parameters', 'infer tokens/s',
-                                        'train tokens/s', 'peak MB'))
+    # CPU-seconds are the fair clock on a shared CPU machine (see compare_architectures).
+    print('%-32s %11s %15s %15s %15s %9s' % ('model (4 layers)', 'parameters', 'infer tok/CPU-s',
+                                             'train tok/CPU-s', 'train tok/s', 'peak MB'))
     for r in rows:
-        print('%-32s %11d %16.0f %15.0f %9s' % (
-            r['name'], r['parameters'], r['inference_tokens_per_s'], r['training_tokens_per_s'],
+        print('%-32s %11d %15.0f %15.0f %15.0f %9s' % (
+            r['name'], r['parameters'], r['inference_tokens_per_cpu_s'],
+            r['training_tokens_per_cpu_s'], r['training_tokens_per_s'],
             '%.0f' % r['peak_rss_mb'] if 'peak_rss_mb' in r else '-'))
     fig, axes = new_figure(2, (12, 4.2))
     names = [r['name'].split(',')[0] + (' wide' if ',' in r['name'] else '') for r in rows]
     axes[0].bar(names, [r['parameters'] / 1e6 for r in rows], label='parameters (M)')
-    axes[1].bar(names, [r['training_tokens_per_s'] for r in rows], label='training tokens/s')
+    axes[1].bar(names, [r['training_tokens_per_cpu_s'] for r in rows],
+                label='training tokens per CPU-second')
     for ax in axes:
         ax.tick_params(axis='x', labelrotation=15)
     save_figure(fig, os.path.join(folder, 'cost.png'), axes)

@@ -39,19 +39,22 @@ def test_unshared_albert_starts_as_the_shared_one():
     np.testing.assert_allclose(unshared, shared, atol=1e-6)
 
 
-def test_albert_computes_what_bert_computes_at_equal_depth_and_width():
-    """Equal FLOPs per token; the measured throughput rows are produced for
-    both (their ratio is not asserted: on a shared 2-core machine it swung
-    between 0.65 and 1.9 from run to run, see the closing note of issue 10)."""
+@pytest.mark.slow
+def test_albert_runs_at_bert_speed_at_equal_depth_and_width():
+    """Equal FLOPs per token and equal throughput (tokens per CPU-second,
+    median of interleaved rounds: the wall clock of a shared 2-core machine
+    swung 0.65-1.9 between runs of the same two models, CPU time stays
+    within a few per cent), with under half the parameters."""
     size = dict(CONFIG, hidden_size=256, intermediate_size=1024, max_position=512)
     albert = dict(size, embedding_size=256)  # differ only in sharing the layers
-    assert flops_per_token(albert, 256, 'albert') == flops_per_token(size, 256, 'bert')
+    assert flops_per_token(albert, 128, 'albert') == flops_per_token(size, 128, 'bert')
     rows = compare_architectures([('BERT', 'bert', size), ('ALBERT', 'albert', albert)],
-                                 batch_size=4, seq_len=64, steps=2)
+                                 batch_size=16, seq_len=128, steps=8)
     bert, albert_row = rows
-    assert albert_row['parameters'] < 0.5 * bert['parameters']
+    assert albert_row['parameters'] == parameter_count(albert, 'albert') < 0.5 * bert['parameters']
     assert albert_row['flops_per_token'] == bert['flops_per_token']
-    assert all(r['inference_tokens_per_s'] > 0 and r['training_tokens_per_s'] > 0 for r in rows)
+    for key in ('inference_tokens_per_cpu_s', 'training_tokens_per_cpu_s'):
+        assert 0.8 <= albert_row[key] / bert[key] <= 1.25, (key, albert_row[key], bert[key])
 
 
 def electra_data(tokenizer, n=64):
