@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast clean-tiny
+.PHONY: venv engine demo test test-fast clean-tiny
 
 $(STAMP): setup.py requirements/stack.txt requirements/peer.txt requirements/bert4keras.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,19 @@ $(STAMP): setup.py requirements/stack.txt requirements/peer.txt requirements/ber
 
 venv: $(STAMP)
 
-demo: venv
+# Post 7 plays against Fairy-Stockfish (Debian/Ubuntu package fairy-stockfish).
+# Installed when missing and we may use apt; otherwise say how, and go on.
+ENGINE_OK = command -v fairy-stockfish >/dev/null || test -x /usr/games/fairy-stockfish
+engine:
+	@$(ENGINE_OK) || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq fairy-stockfish; \
+	else echo "note: Fairy-Stockfish is missing; post 7's engine games need it:" \
+		"sudo apt-get install fairy-stockfish (or set FAIRY_STOCKFISH=/path/to/binary)"; fi; }
+
+demo: venv engine
 	$(PY) -m bert4keras_blog.demo
 
-test: venv
+test: venv engine
 	$(PY) -m pytest
 
 test-fast: venv

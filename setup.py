@@ -15,6 +15,7 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['bert4keras_blog', 'bert4keras_blog.*']),
+    package_data={'bert4keras_blog.xiangqi': ['data/*.txt.gz']},
     python_requires='>=3.9',
     install_requires=[
         'tf-keras>=2.16',  # brings the matching tensorflow; never keras 2.3
@@ -28,9 +29,10 @@ setup(
         'scikit-learn',  # ships the digits images posts 2 and 5 train on
         'rouge-score',
         'sacrebleu',
+        'pyffish',  # post 7: xiangqi rules
     ],
     extras_require={
-        'test': ['pytest'],
+        'test': ['pytest', 'pexpect'],
         'peer': ['torch', 'transformers>=4.44,<5', 'safetensors'],
     },
     entry_points={'console_scripts': ['bert4keras-blog=bert4keras_blog.cli:main']},

@@ -8,6 +8,12 @@ Subcommands:
                                  run one Chinese sentence through it
     math TEXT [--run DIR]        solve a word problem with a solver trained by
                                  examples/post3_math_word_problems.py
+    xiangqi play [--checkpoint DIR] [--side red|black]
+                                 play Chinese chess against the model trained by
+                                 examples/post7_gpt_xiangqi.py
+    xiangqi generate OUT [--games N] [--seed S] [--workers W]
+                                 games Fairy-Stockfish plays against itself
+    xiangqi check FILE           check a game record file move by move
 
 Errors we raise on purpose (``errors.BlogError``) and unreadable files become
 one line on stderr and exit status 2, never a traceback.
@@ -16,6 +22,7 @@ Public API:
     main(argv=None) -> int
 """
 import argparse
+import os
 import sys
 import time
 
@@ -97,6 +104,45 @@ def cmd_math(args):
     return 0
 
 
+def cmd_xiangqi_play(args):
+    from bert4keras_blog.xiangqi.lm import load_move_model
+    from bert4keras_blog.xiangqi.player import MovePlayer
+    from bert4keras_blog.xiangqi.terminal import TerminalGame
+    if args.fen:
+        from bert4keras_blog.xiangqi.rules import check_fen
+        check_fen(args.fen)  # before the model loads
+    transformer, tokenizer = load_move_model(args.checkpoint)
+    player = MovePlayer(transformer, tokenizer, temperature=args.temperature, topk=args.topk,
+                        seed=args.seed)
+    save = args.save or os.path.join(args.checkpoint, os.pardir, 'games_played.txt')
+    game = TerminalGame(player, human=args.side, fen=args.fen, save_path=os.path.normpath(save),
+                        color=sys.stdout.isatty() and not args.no_color,
+                        notation=args.notation, max_plies=args.max_plies).run()
+    return 0
+
+
+def cmd_xiangqi_generate(args):
+    from bert4keras_blog.xiangqi.engine import generate_games
+    from bert4keras_blog.xiangqi.records import write_games
+    games = generate_games(args.games, seed=args.seed, workers=args.workers, engine=args.engine,
+                           max_plies=args.max_plies)
+    write_games(args.out, games)
+    results = [g.result for g in games]
+    print('%d games -> %s (red won %d, black won %d, drawn %d)' % (
+        len(games), args.out, results.count('1-0'), results.count('0-1'),
+        results.count('1/2-1/2')))
+    return 0
+
+
+def cmd_xiangqi_check(args):
+    from bert4keras_blog.xiangqi.records import read_games
+    games, problems = read_games(args.file)
+    for problem in problems:
+        print(problem)
+    print('%s: %d good games, %d skipped' % (args.file, len(games), len(problems)))
+    return 0 if not problems else 1
+
+
 def build_parser():
     from bert4keras_blog.checkpoints import KINDS
     parser = argparse.ArgumentParser(prog='bert4keras-blog', description=__doc__.split('\n')[0])
@@ -123,6 +169,38 @@ def build_parser():
                       help='folder the post-3 example trained into (default %(default)s)')
     math.add_argument('--topk', type=int, default=3, help='beam size')
     math.set_defaults(handler=cmd_math)
+
+    xiangqi = sub.add_parser('xiangqi', help='post 7: Chinese chess with the move model')
+    games = xiangqi.add_subparsers(dest='action', required=True)
+    play = games.add_parser('play', help='play against the model in the terminal')
+    play.add_argument('--checkpoint', default='runs/post7_gpt_xiangqi/model',
+                      help='folder with bert_config.json, bert_model.ckpt and vocab.txt '
+                           '(default %(default)s)')
+    play.add_argument('--side', choices=('red', 'black'), default='red', help='your side')
+    play.add_argument('--temperature', type=float, default=0.0,
+                      help='0 plays the best move; above 0 samples (variety)')
+    play.add_argument('--topk', type=int, default=None, help='sample among the k best')
+    play.add_argument('--seed', type=int, default=0)
+    play.add_argument('--fen', default=None, help='start from this position')
+    play.add_argument('--notation', choices=('iccs', 'fsf'), default='iccs',
+                      help='read moves as ICCS ranks 0-9 first, or ranks 1-10 first')
+    play.add_argument('--save', default=None,
+                      help='record file the game is appended to (default: games_played.txt '
+                           'beside the checkpoint folder)')
+    play.add_argument('--max-plies', type=int, default=300)
+    play.add_argument('--no-color', action='store_true')
+    play.set_defaults(handler=cmd_xiangqi_play)
+    generate = games.add_parser('generate', help='games the engine plays against itself')
+    generate.add_argument('out', help='record file to write (.gz compresses)')
+    generate.add_argument('--games', type=int, default=3000)
+    generate.add_argument('--seed', type=int, default=0)
+    generate.add_argument('--workers', type=int, default=2, help='engine processes')
+    generate.add_argument('--engine', default=None, help='Fairy-Stockfish binary')
+    generate.add_argument('--max-plies', type=int, default=300)
+    generate.set_defaults(handler=cmd_xiangqi_generate)
+    check = games.add_parser('check', help='check a record file move by move')
+    check.add_argument('file')
+    check.set_defaults(handler=cmd_xiangqi_check)
     return parser
 
 
@@ -131,7 +209,8 @@ def main(argv=None):
     try:
         return args.handler(args)
     except (BlogError, OSError) as error:
-        print('bert4keras-blog %s: error: %s' % (args.command, error), file=sys.stderr)
+        command = ' '.join(filter(None, [args.command, getattr(args, 'action', None)]))
+        print('bert4keras-blog %s: error: %s' % (command, error), file=sys.stderr)
         return 2
 
 

@@ -73,13 +73,18 @@ class MathExpressionError(BlogError, ValueError):
 
 
 class IllegalMoveError(BlogError, ValueError):
-    """A move is illegal or unreadable; ``game`` and ``ply`` say where."""
+    """A move is illegal or unreadable; ``game`` and ``ply`` (1-based) say
+    where, and ``path``/``line`` where a record file holds it."""
 
-    def __init__(self, move, reason, game=None, ply=None):
+    def __init__(self, move, reason, game=None, ply=None, path=None, line=None):
         self.move, self.reason, self.game, self.ply = move, reason, game, ply
-        where = ''
+        self.path, self.line = path, line
+        where = []
+        if path is not None:
+            where.append(str(path) if line is None else '%s line %d' % (path, line))
         if game is not None:
-            where = 'game %s, ' % game
+            where.append('game %s' % game)
         if ply is not None:
-            where += 'ply %s, ' % ply
-        super().__init__('%smove %r: %s' % (where, move, reason))
+            where.append('ply %s' % ply)
+        prefix = ', '.join(where) + ': ' if where else ''
+        super().__init__('%smove %r: %s' % (prefix, move, reason))

@@ -132,3 +132,21 @@ def test_post1_measures_costs_pretrains_and_fine_tunes(tmp_path):
     assert metrics['pretraining']['electra']['rtd_accuracy'] > 0.5
     assert len(metrics['replaced_token_detection']) == 2
     assert os.path.getsize(tmp_path / 'cost.png') > 10000
+
+
+@pytest.mark.slow
+def test_post7_trains_plays_legal_games_and_the_cli_loads_it(tmp_path):
+    example = load('post7_gpt_xiangqi')
+    metrics = example.main(['--steps', '80', '--batch-size', '16', '--maxlen', '256',
+                            '--random-games', '4', '--engine-games', '2', '--max-plies', '80',
+                            '--run-dir', str(tmp_path)])
+    history = metrics['history']
+    assert [h['fraction'] for h in history] == [1 / 8, 1 / 4, 1 / 2, 1]
+    assert history[-1]['valid_loss'] < 2.0 < 3.13  # ln(23) = 3.14 untrained
+    random_games = metrics['results']['random']
+    assert random_games['win'] + random_games['draw'] + random_games['loss'] == 4
+    assert metrics['results']['engine']['games'] == 2
+    assert 0 <= metrics['results']['legal_top1_rate'] <= 1
+    assert os.path.exists(tmp_path / 'loss_by_stage.png')
+    from bert4keras_blog.xiangqi.lm import load_move_model
+    load_move_model(str(tmp_path / 'model'))

@@ -1,0 +1,411 @@
+"""Hugging Face model folders -> Google-format TF checkpoints bert4keras reads.
+
+Most Chinese checkpoints are published on the Hugging Face hub
+(bert-base-chinese, hfl/chinese-roberta-wwm-ext, hfl/chinese-electra-*,
+voidful/albert_chinese_*, google/mt5-small). bert4keras reads Google's TF
+release format. ``convert`` reads a folder with ``config.json``, weights in
+``*.safetensors`` (read with the ``safetensors`` library, tensor by tensor)
+or ``pytorch_model.bin`` (PyTorch, memory-mapped), and ``vocab.txt`` or
+``spiece.model``, and writes the checkpoint, a config and the vocabulary.
+
+Names follow the release each kind came from (the tables below, checked
+against transformers' own TF readers ``load_tf_weights_in_*`` in the
+tests). Linear weights are stored [in, out] by TF and [out, in] by PyTorch,
+so they are transposed; so is T5's relative attention bias.
+
+Every tensor of the source must be mapped or known to be redundant (tied
+output embeddings, position-id buffers); anything else is an error that
+names the tensors, and nothing is written: the checkpoint goes to a
+temporary folder first and is moved into place only when complete. Memory
+stays bounded: tensors are read one at a time and written in shards of
+about 256 MB, merged at the end.
+
+Public API:
+    KINDS: the kinds ``convert`` knows.
+    convert(src_dir, out_dir, kind) -> dict of written paths
+    tf_name(hf_name, kind) -> (tf name, transpose) or None for redundant tensors
+"""
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import numpy as np
+
+from bert4keras_blog.errors import BlogError
+
+__all__ = ['KINDS', 'convert', 'tf_name']
+
+KINDS = ('bert', 'roberta', 'albert', 'electra', 'mt5.1.1')
+
+# Tensors a Google checkpoint does not store: tied copies and buffers.
+REDUNDANT = re.compile(r'(^|\.)(position_ids|decoder\.weight|generator_lm_head\.weight|'
+                       r'encoder\.embed_tokens\.weight|decoder\.embed_tokens\.weight)$')
+
+
+def _bert_layer(rest):
+    """BERT encoder-layer names below ``layer.N.``."""
+    table = [('attention.self.query', 'attention/self/query'),
+             ('attention.self.key', 'attention/self/key'),
+             ('attention.self.value', 'attention/self/value'),
+             ('attention.output.dense', 'attention/output/dense'),
+             ('attention.output.LayerNorm', 'attention/output/LayerNorm'),
+             ('intermediate.dense', 'intermediate/dense'),
+             ('output.dense', 'output/dense'),
+             ('output.LayerNorm', 'output/LayerNorm')]
+    for hf, tf in table:
+        if rest.startswith(hf + '.'):
+            return tf, rest[len(hf) + 1:]
+    return None, None
+
+
+def _leaf(module, param):
+    """(suffix, transpose) for a parameter of a Linear, LayerNorm or Embedding."""
+    if 'LayerNorm' in module or module.endswith('layer_norm'):
+        return {'weight': 'gamma', 'gamma': 'gamma', 'bias': 'beta', 'beta': 'beta'}[param], False
+    if module.endswith('embeddings') and param == 'weight':
+        return '', False
+    return {'weight': 'kernel', 'bias': 'bias'}[param], param == 'weight'
+
+
+def _join(*parts):
+    return '/'.join(p for p in parts if p)
+
+
+def _bert_like(name, scope):
+    """bert/roberta/electra encoders: ``embeddings.*`` and ``encoder.layer.N.*``."""
+    found = re.match(r'^encoder\.layer\.(\d+)\.(.+)$', name)
+    if found:
+        module, param = _bert_layer(found.group(2))
+        if module is None:
+            return None
+        suffix, transpose = _leaf(module, param)
+        return _join(scope, 'encoder/layer_%s' % found.group(1), module, suffix), transpose
+    found = re.match(r'^embeddings\.(word_embeddings|position_embeddings|token_type_embeddings|'
+                     r'LayerNorm)\.(\w+)$', name)
+    if found:
+        module, param = found.groups()
+        suffix, transpose = _leaf(module, param)
+        return _join(scope, 'embeddings', module, suffix), transpose
+    found = re.match(r'^(pooler\.dense|embeddings_project)\.(\w+)$', name)
+    if found:
+        suffix, transpose = _leaf(found.group(1), found.group(2))
+        return _join(scope, found.group(1).replace('.', '/'), suffix), transpose
+    return None
+
+
+def _strip(name, prefixes):
+    for prefix in prefixes:
+        if name.startswith(prefix + '.'):
+            return prefix, name[len(prefix) + 1:]
+    return None, name
+
+
+def _bert(name):
+    _, rest = _strip(name, ('bert', 'roberta'))
+    heads = {'cls.predictions.transform.dense': 'cls/predictions/transform/dense',
+             'cls.predictions.transform.LayerNorm': 'cls/predictions/transform/LayerNorm'}
+    for hf, tf in heads.items():
+        if name.startswith(hf + '.'):
+            suffix, transpose = _leaf(hf, name[len(hf) + 1:])
+            return _join(tf, suffix), transpose
+    if name == 'cls.predictions.bias':
+        return 'cls/predictions/output_bias', False
+    if name == 'cls.seq_relationship.weight':  # stored [2, hidden] by both
+        return 'cls/seq_relationship/output_weights', False
+    if name == 'cls.seq_relationship.bias':
+        return 'cls/seq_relationship/output_bias', False
+    return _bert_like(rest, 'bert')
+
+
+ALBERT_LAYER = [('attention.query', 'attention_1/self/query'),
+                ('attention.key', 'attention_1/self/key'),
+                ('attention.value', 'attention_1/self/value'),
+                ('attention.dense', 'attention_1/output/dense'),
+                ('attention.LayerNorm', 'LayerNorm'),
+                ('ffn_output', 'ffn_1/intermediate/output/dense'),
+                ('ffn', 'ffn_1/intermediate/dense'),
+                ('full_layer_layer_norm', 'LayerNorm_1')]
+
+
+def _albert(name):
+    _, rest = _strip(name, ('albert',))
+    found = re.match(r'^encoder\.albert_layer_groups\.(\d+)\.albert_layers\.(\d+)\.(.+)$', rest)
+    if found:
+        group, inner, tail = found.groups()
+        for hf, tf in ALBERT_LAYER:
+            if tail.startswith(hf + '.'):
+                suffix, transpose = _leaf(tf, tail[len(hf) + 1:])
+                return _join('bert/encoder/transformer/group_%s/inner_group_%s' % (group, inner),
+                             tf, suffix), transpose
+        return None
+    if rest.startswith('encoder.embedding_hidden_mapping_in.'):
+        suffix, transpose = _leaf('mapping', rest.split('.')[-1])
+        return _join('bert/encoder/embedding_hidden_mapping_in', suffix), transpose
+    heads = {'predictions.dense': 'cls/predictions/transform/dense',
+             'predictions.LayerNorm': 'cls/predictions/transform/LayerNorm'}
+    for hf, tf in heads.items():
+        if name.startswith(hf + '.'):
+            suffix, transpose = _leaf(tf, name[len(hf) + 1:])
+            return _join(tf, suffix), transpose
+    if name == 'predictions.bias':
+        return 'cls/predictions/output_bias', False
+    if name == 'sop_classifier.classifier.weight':
+        return 'cls/seq_relationship/output_weights', False
+    if name == 'sop_classifier.classifier.bias':
+        return 'cls/seq_relationship/output_bias', False
+    return _bert_like(rest, 'bert')
+
+
+def _electra(name, generator=False):
+    _, rest = _strip(name, ('electra',))
+    scope = 'generator' if generator else 'electra'
+    if generator and rest.startswith('embeddings.'):
+        scope = 'electra'  # Google's checkpoints share the embeddings under electra/
+    heads = {'discriminator_predictions.dense_prediction': 'discriminator_predictions/dense_1',
+             'discriminator_predictions.dense': 'discriminator_predictions/dense',
+             'generator_predictions.dense': 'generator_predictions/dense',
+             'generator_predictions.LayerNorm': 'generator_predictions/LayerNorm'}
+    for hf, tf in heads.items():
+        if name.startswith(hf + '.'):
+            suffix, transpose = _leaf(tf, name[len(hf) + 1:])
+            return _join(tf, suffix), transpose
+    if name == 'generator_lm_head.bias':
+        return 'generator_predictions/output_bias', False
+    return _bert_like(rest, scope)
+
+
+T5_SUBLAYERS = {'SelfAttention': 'SelfAttention', 'EncDecAttention': 'EncDecAttention',
+                'DenseReluDense': 'DenseReluDense'}
+
+
+def _mt5(name):
+    if name == 'shared.weight':
+        return 'shared/embedding', False
+    if name == 'lm_head.weight':
+        return 'decoder/logits/kernel', True
+    found = re.match(r'^(encoder|decoder)\.final_layer_norm\.weight$', name)
+    if found:
+        return '%s/rms_norm/scale' % found.group(1), False
+    found = re.match(r'^(encoder|decoder)\.block\.(\d+)\.layer\.(\d+)\.(.+)$', name)
+    if not found:
+        return None
+    stack, block, layer, tail = found.groups()
+    prefix = '%s/block_%03d/layer_%03d' % (stack, int(block), int(layer))
+    if tail == 'layer_norm.weight':
+        return prefix + '/rms_norm/scale', False
+    found = re.match(r'^(SelfAttention|EncDecAttention)\.(q|k|v|o)\.weight$', tail)
+    if found:
+        return '%s/%s/%s' % (prefix, found.group(1), found.group(2)), True
+    if tail == 'SelfAttention.relative_attention_bias.weight':  # [buckets, heads] -> [heads, buckets]
+        return prefix + '/SelfAttention/relative_attention_bias', True
+    found = re.match(r'^DenseReluDense\.(wi_0|wi_1|wo)\.weight$', tail)
+    if found:
+        return '%s/DenseReluDense/%s/kernel' % (prefix, found.group(1)), True
+    return None
+
+
+def tf_name(hf_name, kind, generator=False):
+    """The Google-format name of one Hugging Face tensor.
+
+    Returns:
+        (tf name, transpose: bool), or None if the tensor is redundant (a
+        tied copy or a buffer). Raises KeyError for a tensor it does not know.
+    """
+    if REDUNDANT.search(hf_name):
+        return None
+    mapper = {'bert': _bert, 'roberta': _bert, 'albert': _albert, 'mt5.1.1': _mt5,
+              'electra': lambda n: _electra(n, generator)}[kind]
+    found = mapper(hf_name)
+    if found is None:
+        raise KeyError(hf_name)
+    return found
+
+
+# ------------------------------------------------------------------ reading
+
+def _weight_files(src_dir):
+    """The weight files of a model folder: safetensors first, else .bin."""
+    names = sorted(os.listdir(src_dir))
+    found = [n for n in names if n.endswith('.safetensors')]
+    if not found:
+        found = [n for n in names if n.endswith('.bin') and n.startswith('pytorch_model')]
+    if not found:
+        raise BlogError('%s has no *.safetensors or pytorch_model*.bin weights' % src_dir)
+    return [os.path.join(src_dir, n) for n in found]
+
+
+def iter_tensors(path):
+    """(name, numpy array) one at a time; a .bin is memory-mapped by PyTorch."""
+    if path.endswith('.safetensors'):
+        from safetensors import safe_open
+        with safe_open(path, framework='numpy') as f:
+            for name in f.keys():
+                yield name, f.get_tensor(name)
+        return
+    try:
+        import torch
+    except ImportError:
+        raise BlogError('%s is a PyTorch file: pip install torch (CPU build) to read it, or '
+                        'convert it to safetensors first' % path)
+    state = torch.load(path, map_location='cpu', mmap=True, weights_only=True)
+    for name in list(state):
+        yield name, state.pop(name).float().numpy()
+
+
+def _electra_is_generator(config):
+    return 'generator_predictions' in json.dumps(config) or \
+        any('Generator' in a or 'MaskedLM' in a for a in config.get('architectures', []))
+
+
+# ------------------------------------------------------------------ writing
+
+class _ShardedWriter(object):
+    """Writes variables in shards of about ``shard_bytes`` and merges them
+    into one checkpoint, so memory holds one shard at a time."""
+
+    def __init__(self, prefix, shard_bytes=256 << 20):
+        self.prefix, self.shard_bytes = prefix, shard_bytes
+        self.pending, self.size, self.shards = {}, 0, []
+
+    def add(self, name, value):
+        self.pending[name] = value
+        self.size += value.nbytes
+        if self.size >= self.shard_bytes:
+            self.flush()
+
+    def flush(self):
+        import tensorflow as tf
+        if not self.pending:
+            return
+        shard = '%s-part-%03d' % (self.prefix, len(self.shards))
+        names = sorted(self.pending)
+        with tf.device('/cpu:0'):
+            tf.raw_ops.SaveV2(prefix=shard, tensor_names=names,
+                              shape_and_slices=[''] * len(names),
+                              tensors=[tf.constant(self.pending[n]) for n in names])
+        self.shards.append(shard)
+        self.pending, self.size = {}, 0
+
+    def close(self):
+        import tensorflow as tf
+        self.flush()
+        with tf.device('/cpu:0'):
+            tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=self.shards,
+                                          destination_prefix=self.prefix, delete_old_dirs=True)
+        folder = os.path.dirname(self.prefix)
+        with open(os.path.join(folder, 'checkpoint'), 'w') as f:
+            f.write('model_checkpoint_path: "%s"\n' % os.path.basename(self.prefix))
+
+
+def _configs(kind, hf, generator):
+    """The bert4keras JSON config (Google's keys) for a Hugging Face config."""
+    if kind == 'mt5.1.1':  # the keys of mt5.CONFIGS
+        return {'vocab_size': hf['vocab_size'], 'hidden_size': hf['d_model'],
+                'num_hidden_layers': hf['num_layers'], 'num_attention_heads': hf['num_heads'],
+                'attention_head_size': hf['d_kv'], 'intermediate_size': hf['d_ff'],
+                'hidden_act': ['gelu_tanh', 'linear'],
+                'hidden_dropout_prob': hf.get('dropout_rate', 0.1),
+                'relative_attention_num_buckets': hf.get('relative_attention_num_buckets', 32)}
+    keys = ('vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads',
+            'intermediate_size', 'hidden_act', 'hidden_dropout_prob',
+            'attention_probs_dropout_prob', 'max_position_embeddings', 'type_vocab_size',
+            'initializer_range', 'embedding_size', 'num_hidden_groups', 'inner_group_num')
+    config = {k: hf[k] for k in keys if k in hf}
+    if kind == 'roberta' and hf.get('model_type') == 'roberta':
+        raise BlogError('this is a fairseq-style RoBERTa (model_type roberta, position ids '
+                        'offset by 2); Chinese RoBERTa-wwm-ext is published as a BERT '
+                        '(model_type bert): convert it with --kind bert')
+    if kind == 'electra' and config.get('embedding_size') == config['hidden_size']:
+        config.pop('embedding_size')
+    if hf.get('hidden_act') == 'gelu_new':
+        config['hidden_act'] = 'gelu'
+    return config
+
+
+# ------------------------------------------------------------------ convert
+
+CHECKPOINT_NAMES = {'bert': 'bert_model.ckpt', 'roberta': 'bert_model.ckpt',
+                    'albert': 'model.ckpt', 'electra': 'electra_model.ckpt',
+                    'mt5.1.1': 'model.ckpt'}
+
+
+def convert(src_dir, out_dir, kind, shard_bytes=256 << 20):
+    """Converts a Hugging Face model folder into a Google-format release.
+
+    Args:
+        src_dir: folder with config.json, weights (*.safetensors or
+            pytorch_model.bin) and vocab.txt or spiece.model.
+        out_dir: created; must not exist or be empty.
+        kind: one of ``KINDS``. An ELECTRA folder is a discriminator
+            (ElectraForPreTraining) or a generator (ElectraForMaskedLM); the
+            generator's encoder is written under ``generator/`` as in
+            Google's checkpoints, its embeddings under ``electra/``.
+
+    Returns:
+        dict: config, checkpoint (prefix), and dict or spm.
+    """
+    if kind not in KINDS:
+        raise BlogError('unknown kind %r; choose from %s' % (kind, ', '.join(KINDS)))
+    config_path = os.path.join(src_dir, 'config.json')
+    if not os.path.exists(config_path):
+        raise BlogError('%s has no config.json (is it a Hugging Face model folder?)' % src_dir)
+    with open(config_path, encoding='utf-8') as f:
+        hf_config = json.load(f)
+    generator = kind == 'electra' and _electra_is_generator(hf_config)
+    vocab = [n for n in ('vocab.txt', 'spiece.model') if os.path.exists(os.path.join(src_dir, n))]
+    if not vocab:
+        raise BlogError('%s has neither vocab.txt nor spiece.model' % src_dir)
+    if os.path.exists(out_dir) and os.listdir(out_dir):
+        raise BlogError('%s exists and is not empty; nothing was written' % out_dir)
+    config = _configs(kind, hf_config, generator)
+
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix='.hf2tf-', dir=parent)
+    try:
+        prefix = os.path.join(staging, CHECKPOINT_NAMES[kind])
+        writer = _ShardedWriter(prefix, shard_bytes)
+        unknown, written = [], {}
+        for path in _weight_files(src_dir):
+            for name, value in iter_tensors(path):
+                try:
+                    target = tf_name(name, kind, generator)
+                except KeyError:
+                    unknown.append(name)
+                    continue
+                if target is None:
+                    continue
+                tf_var, transpose = target
+                if tf_var in written:
+                    raise BlogError('%s and %s both map to %s' % (written[tf_var], name, tf_var))
+                written[tf_var] = name
+                value = np.asarray(value, dtype=np.float32)
+                writer.add(tf_var, np.ascontiguousarray(value.T) if transpose else value)
+        if unknown:
+            raise BlogError('%s: %d tensors have no %s name, nothing was written: %s'
+                            % (src_dir, len(unknown), kind, ', '.join(unknown[:20])))
+        if not written:
+            raise BlogError('%s: no tensors found' % src_dir)
+        writer.close()
+        config_name = 'mt5_config.json' if kind == 'mt5.1.1' else (
+            'albert_config.json' if kind == 'albert' else 'bert_config.json')
+        with open(os.path.join(staging, config_name), 'w') as f:
+            json.dump(config, f, indent=2)
+        for name in vocab:
+            target = 'sentencepiece.model' if name == 'spiece.model' else name
+            shutil.copy(os.path.join(src_dir, name), os.path.join(staging, target))
+        if os.path.exists(out_dir):
+            os.rmdir(out_dir)
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    paths = {'config': os.path.join(out_dir, config_name),
+             'checkpoint': os.path.join(out_dir, CHECKPOINT_NAMES[kind])}
+    if 'vocab.txt' in vocab:
+        paths['dict'] = os.path.join(out_dir, 'vocab.txt')
+    if 'spiece.model' in vocab:
+        paths['spm'] = os.path.join(out_dir, 'sentencepiece.model')
+    return paths

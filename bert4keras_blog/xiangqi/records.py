@@ -1,0 +1,133 @@
+"""Game records: ICCS move lists, one game a line.
+
+    h2e2 h9g7 h0g2 i9h9 i0h0 b9c7 ... 1-0
+
+Moves are separated by spaces; an optional last field is the result as PGN
+writes it ('1-0' red won, '0-1' black won, '1/2-1/2', '*' unknown). A game
+that starts from another position opens with its FEN in brackets:
+``[4k4/8R/9/9/9/9/9/9/9/R2K5 w - - 0 1] a0a9 1-0``. Blank
+lines and lines starting with '#' are skipped; files ending in '.gz' are read
+and written compressed. Every move is checked against the rules, so an
+illegal or unreadable move is reported with its file, line, game and ply
+numbers; that game is skipped and the others are kept. (pyffish reads no
+PGN or XQF files; export your collection's move lists to ICCS first.)
+
+Public API:
+    Game(moves, result, fen=None)
+    read_games(path, fen=None, strict=False) -> (games, problems)
+    validate_game(moves, fen=None) -> None, raises IllegalMoveError
+    write_games(path, games, append=False) -> str
+"""
+import collections
+import gzip
+
+from bert4keras_blog.errors import BlogError, DataFormatError, IllegalMoveError
+from bert4keras_blog.xiangqi.rules import VARIANT, START_FEN, iccs_to_fsf, is_iccs
+
+__all__ = ['Game', 'RESULTS', 'read_games', 'validate_game', 'write_games']
+
+RESULTS = ('1-0', '0-1', '1/2-1/2', '*')
+
+Game = collections.namedtuple('Game', 'moves result fen', defaults=(None,))
+
+
+def _open(path, mode):
+    if str(path).endswith('.gz'):
+        return gzip.open(path, mode + 't', encoding='utf-8')
+    return open(path, mode, encoding='utf-8')
+
+
+def validate_game(moves, fen=None, game=None, path=None, line=None):
+    """Raises IllegalMoveError at the first move of ``moves`` (from ``fen``)
+    that is not ICCS or not legal in its position.
+
+    pyffish checks a whole move list in one call (each call costs about a
+    millisecond, whatever its length); only a game that fails is searched,
+    by halving, for its first bad move."""
+    import pyffish as sf
+    position = fen or START_FEN
+    for ply, move in enumerate(moves, 1):
+        if not is_iccs(move):
+            raise IllegalMoveError(move, 'not an ICCS move (file a-i, rank 0-9, e.g. h2e2)',
+                                   game=game, ply=ply, path=path, line=line)
+    fsf = [iccs_to_fsf(m) for m in moves]
+
+    def legal(count):
+        try:
+            sf.get_san_moves(VARIANT, position, fsf[:count])
+            return True
+        except ValueError:
+            return False
+    if legal(len(fsf)):
+        return
+    good, bad = 0, len(fsf)  # legal(good) holds, legal(bad) fails
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        good, bad = (middle, bad) if legal(middle) else (good, middle)
+    raise IllegalMoveError(moves[bad - 1], 'not legal in this position (%s)'
+                           % sf.get_fen(VARIANT, position, fsf[:bad - 1]),
+                           game=game, ply=bad, path=path, line=line)
+
+
+def read_games(path, fen=None, strict=False):
+    """Reads and checks a record file.
+
+    Args:
+        path: the file (``.gz`` allowed).
+        fen: the position games without a bracketed FEN start from (default:
+            the start position).
+        strict: raise the first problem instead of skipping that game.
+
+    Returns:
+        (games, problems): the good games as ``Game`` tuples, in file order,
+        and an IllegalMoveError for each game skipped (``str()`` names the
+        file, line, game and ply).
+    """
+    games, problems = [], []
+    number = 0
+    try:
+        with _open(path, 'r') as f:
+            lines = list(f)
+    except UnicodeDecodeError as error:
+        raise DataFormatError(path, None, 'not UTF-8 text (%s)' % error)
+    for line_number, text in enumerate(lines, 1):
+        text = text.strip()
+        if not text or text.startswith('#'):
+            continue
+        number += 1
+        start = fen
+        if text.startswith('['):
+            start, _, text = text[1:].partition(']')
+        fields = text.split()
+        result = fields.pop() if fields[-1] in RESULTS else '*'
+        try:
+            if not fields:
+                raise IllegalMoveError('', 'the line has no moves',
+                                       game=number, path=path, line=line_number)
+            if start != fen:
+                from bert4keras_blog.xiangqi.rules import check_fen
+                try:
+                    check_fen(start)
+                except BlogError as error:
+                    raise IllegalMoveError(fields[0], str(error), game=number, path=path,
+                                           line=line_number)
+            validate_game(fields, start, game=number, path=path, line=line_number)
+        except IllegalMoveError as problem:
+            if strict:
+                raise
+            problems.append(problem)
+            continue
+        games.append(Game(fields, result, start))
+    return games, problems
+
+
+def write_games(path, games, append=False):
+    """Writes ``games`` (Game tuples or plain move lists) one a line;
+    ``append`` adds them to the end of an existing file."""
+    with _open(path, 'a' if append else 'w') as f:
+        for game in games:
+            if not isinstance(game, Game):
+                game = Game(list(game), '*')
+            prefix = ['[%s]' % game.fen] if game.fen else []
+            f.write(' '.join(prefix + list(game.moves) + [game.result]) + '\n')
+    return str(path)
