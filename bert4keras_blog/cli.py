@@ -14,6 +14,9 @@ Subcommands:
     xiangqi generate OUT [--games N] [--seed S] [--workers W]
                                  games Fairy-Stockfish plays against itself
     xiangqi check FILE           check a game record file move by move
+    convert hf2tf SRC_DIR OUT_DIR --kind KIND
+                                 a Hugging Face model folder -> a Google-format
+                                 checkpoint, config and vocabulary
 
 Errors we raise on purpose (``errors.BlogError``) and unreadable files become
 one line on stderr and exit status 2, never a traceback.
@@ -115,9 +118,9 @@ def cmd_xiangqi_play(args):
     player = MovePlayer(transformer, tokenizer, temperature=args.temperature, topk=args.topk,
                         seed=args.seed)
     save = args.save or os.path.join(args.checkpoint, os.pardir, 'games_played.txt')
-    game = TerminalGame(player, human=args.side, fen=args.fen, save_path=os.path.normpath(save),
-                        color=sys.stdout.isatty() and not args.no_color,
-                        notation=args.notation, max_plies=args.max_plies).run()
+    TerminalGame(player, human=args.side, fen=args.fen, save_path=os.path.normpath(save),
+                 color=sys.stdout.isatty() and not args.no_color, notation=args.notation,
+                 max_plies=args.max_plies).run()
     return 0
 
 
@@ -125,8 +128,9 @@ def cmd_xiangqi_generate(args):
     from bert4keras_blog.xiangqi.engine import generate_games
     from bert4keras_blog.xiangqi.records import write_games
     games = generate_games(args.games, seed=args.seed, workers=args.workers, engine=args.engine,
-                           max_plies=args.max_plies)
-    write_games(args.out, games)
+                           max_plies=args.max_plies, weak_noise=args.weak_noise,
+                           depths=[int(d) for d in args.depths.split(',')])
+    write_games(args.out, games, append=args.append)
     results = [g.result for g in games]
     print('%d games -> %s (red won %d, black won %d, drawn %d)' % (
         len(games), args.out, results.count('1-0'), results.count('0-1'),
@@ -141,6 +145,18 @@ def cmd_xiangqi_check(args):
         print(problem)
     print('%s: %d good games, %d skipped' % (args.file, len(games), len(problems)))
     return 0 if not problems else 1
+
+
+def cmd_convert(args):
+    from bert4keras_blog.hf2tf import convert
+    start = time.time()
+    paths = convert(args.src_dir, args.out_dir, args.kind)
+    for key, path in sorted(paths.items()):
+        print('%-11s %s' % (key, path))
+    print('converted in %.1f s; check it: bert4keras-blog check %s --config %s --checkpoint %s %s'
+          % (time.time() - start, args.kind, paths['config'], paths['checkpoint'],
+             '--spm ' + paths['spm'] if 'spm' in paths else '--dict ' + paths.get('dict', '')))
+    return 0
 
 
 def build_parser():
@@ -170,6 +186,16 @@ def build_parser():
     math.add_argument('--topk', type=int, default=3, help='beam size')
     math.set_defaults(handler=cmd_math)
 
+    from bert4keras_blog.hf2tf import KINDS as HF_KINDS
+    convert = sub.add_parser('convert', help='convert checkpoints between formats')
+    formats = convert.add_subparsers(dest='action', required=True)
+    hf2tf = formats.add_parser('hf2tf', help='Hugging Face folder -> Google TF checkpoint')
+    hf2tf.add_argument('src_dir', help='config.json, *.safetensors or pytorch_model.bin, '
+                                       'vocab.txt or spiece.model')
+    hf2tf.add_argument('out_dir', help='created; must be new or empty')
+    hf2tf.add_argument('--kind', required=True, choices=HF_KINDS)
+    hf2tf.set_defaults(handler=cmd_convert)
+
     xiangqi = sub.add_parser('xiangqi', help='post 7: Chinese chess with the move model')
     games = xiangqi.add_subparsers(dest='action', required=True)
     play = games.add_parser('play', help='play against the model in the terminal')
@@ -197,6 +223,12 @@ def build_parser():
     generate.add_argument('--workers', type=int, default=2, help='engine processes')
     generate.add_argument('--engine', default=None, help='Fairy-Stockfish binary')
     generate.add_argument('--max-plies', type=int, default=300)
+    generate.add_argument('--weak-noise', type=float, default=None,
+                          help='one side plays a random move with this probability, the other '
+                               'is the plain engine (default: both sides drawn noisy)')
+    generate.add_argument('--depths', default='1,2,3',
+                          help='search depths the engine sides draw from (default %(default)s)')
+    generate.add_argument('--append', action='store_true', help='add to OUT')
     generate.set_defaults(handler=cmd_xiangqi_generate)
     check = games.add_parser('check', help='check a record file move by move')
     check.add_argument('file')

@@ -40,7 +40,7 @@ __all__ = ['KINDS', 'convert', 'tf_name']
 KINDS = ('bert', 'roberta', 'albert', 'electra', 'mt5.1.1')
 
 # Tensors a Google checkpoint does not store: tied copies and buffers.
-REDUNDANT = re.compile(r'(^|\.)(position_ids|decoder\.weight|generator_lm_head\.weight|'
+REDUNDANT = re.compile(r'(^|\.)(position_ids|predictions\.decoder\.(weight|bias)|generator_lm_head\.weight|'
                        r'encoder\.embed_tokens\.weight|decoder\.embed_tokens\.weight)$')
 
 
@@ -149,6 +149,9 @@ def _albert(name):
         if name.startswith(hf + '.'):
             suffix, transpose = _leaf(tf, name[len(hf) + 1:])
             return _join(tf, suffix), transpose
+    if rest.startswith('pooler.') and rest.count('.') == 1:  # a Linear, not pooler.dense
+        suffix, transpose = _leaf('pooler', rest.split('.')[-1])
+        return _join('bert/pooler/dense', suffix), transpose
     if name == 'predictions.bias':
         return 'cls/predictions/output_bias', False
     if name == 'sop_classifier.classifier.weight':

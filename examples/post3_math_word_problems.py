@@ -28,7 +28,7 @@ from bert4keras_blog.mathword import heldout_split, load_ape210k, write_jsonl
 from bert4keras_blog.mathword.solver import (
     MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary)
 from bert4keras_blog.training import (
-    KeepBest, add_common_arguments, run_dir, save_metrics, set_seed)
+    KeepBest, add_common_arguments, make_strategy, run_dir, save_metrics, set_seed)
 
 EXAMPLE = 'post3_math_word_problems'
 
@@ -112,11 +112,13 @@ def build(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
     set_seed(args.seed)
     folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
     start = time.time()
     train, valid, test = load_data(args, folder)
-    model, trainer, codec, paths, keep_tokens = build(args)
+    with strategy.scope():  # model and optimizer variables live on every replica
+        model, trainer, codec, paths, keep_tokens = build(args)
     solver = MathSolver(model, codec, topk=1)
     weights = os.path.join(folder, 'best.weights.h5')
     keep_best = KeepBest(lambda: solver.accuracy(valid), 'accuracy', weights, model)

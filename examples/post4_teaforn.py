@@ -26,7 +26,8 @@ from bert4keras_blog.mathword.solver import (
     MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary)
 from bert4keras_blog.teaforn import TeaForN
 from bert4keras_blog.training import (
-    KeepBest, add_common_arguments, new_figure, run_dir, save_figure, save_metrics, set_seed)
+    KeepBest, add_common_arguments, make_strategy, new_figure, run_dir, save_figure, save_metrics,
+    set_seed)
 
 EXAMPLE = 'post4_teaforn'
 
@@ -77,13 +78,14 @@ def build(args):
     return transformer, codec
 
 
-def train_once(n, args, data, folder):
+def train_once(n, args, data, folder, strategy):
     """One run: the same seed, data order and number of steps for every n."""
     set_seed(args.seed)
     train, valid, test = data
-    transformer, codec = build(args)
-    trainer = TeaForN(transformer, n=n, feedback=args.feedback).build()
-    trainer.compile(optimizer=Adam(args.lr))
+    with strategy.scope():  # model and optimizer variables live on every replica
+        transformer, codec = build(args)
+        trainer = TeaForN(transformer, n=n, feedback=args.feedback).build()
+        trainer.compile(optimizer=Adam(args.lr))
     greedy = MathSolver(transformer.model, codec, topk=1)
     weights = os.path.join(folder, 'best_n%d.weights.h5' % n)
     keep_best = KeepBest(lambda: greedy.accuracy(valid), 'accuracy', weights, transformer.model)
@@ -116,9 +118,10 @@ def plot(runs, path):
 
 def main(argv=None):
     args = parse_args(argv)
+    strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
     folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
     data = load_data(args)
-    runs = [train_once(n, args, data, folder) for n in (1, args.n)]
+    runs = [train_once(n, args, data, folder, strategy) for n in (1, args.n)]
     figure = os.path.join(folder, 'validation_accuracy.png')
     plot(runs, figure)
     print('\n%-16s %8s %8s %10s %10s %8s' % ('training', 'greedy', 'beam', 'greedy tok',

@@ -33,7 +33,7 @@ from bert4keras_blog.decoding import T5Decoder
 from bert4keras_blog.errors import DataFormatError
 from bert4keras_blog.mt5 import chinese_rouge_bleu, load_mt5, trim_vocabulary
 from bert4keras_blog.training import (
-    KeepBest, add_common_arguments, run_dir, save_metrics, set_seed)
+    KeepBest, add_common_arguments, make_strategy, run_dir, save_metrics, set_seed)
 
 EXAMPLE = 'post6_mt5_title_generation'
 KEYWORD_TAGS = ('n', 'nr', 'ns', 'nt', 'nz')
@@ -186,13 +186,15 @@ def evaluate(decoder, tokenizer, pairs, args):
 
 def main(argv=None):
     args = parse_args(argv)
+    strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
     set_seed(args.seed)
     folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
     start = time.time()
     train, valid, test = load_data(args)
     print('%d train, %d valid, %d test pairs; e.g. %s -> %s' % (
         len(train), len(valid), len(test), train[0]['source'], train[0]['target']))
-    t5, tokenizer, trainer, keep_tokens = build(args, train, folder)
+    with strategy.scope():  # model and optimizer variables live on every replica
+        t5, tokenizer, trainer, keep_tokens = build(args, train, folder)
     decoder = T5Decoder(t5, end_id=tokenizer._token_end_id, maxlen=args.max_target)
     valid_small = valid[:200]
     weights = os.path.join(folder, 'best.weights.h5')

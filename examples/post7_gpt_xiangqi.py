@@ -9,9 +9,10 @@
 # and Fairy-Stockfish at its lowest skill, and we count how often its own
 # unconstrained first choice was legal.
 #
-# Embedded default: 3,000 games Fairy-Stockfish played against itself
-# (shipped with the package; `bert4keras-blog xiangqi generate` remakes them)
-# and a small model trained from scratch. Real setting, as the post:
+# Embedded default: 4,500 games Fairy-Stockfish played (3,000 against itself
+# with random mistakes, 1,500 against a random mover), shipped with the
+# package (`bert4keras-blog xiangqi generate` remakes them), and a small model
+# trained from scratch. Real setting, as the post:
 #
 #   python examples/post7_gpt_xiangqi.py
 #   python examples/post7_gpt_xiangqi.py --data games.txt --config bert_config.json \
@@ -27,7 +28,8 @@ import numpy as np
 import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.optimizers import Adam
 from bert4keras_blog.training import (
-    add_common_arguments, new_figure, run_dir, save_figure, save_metrics, set_seed)
+    add_common_arguments, make_strategy, new_figure, run_dir, save_figure, save_metrics,
+    set_seed)
 from bert4keras_blog.xiangqi import DEFAULT_GAMES, RandomPlayer, play_match, read_games
 from bert4keras_blog.xiangqi.engine import Engine, EngineNotFoundError
 from bert4keras_blog.xiangqi.lm import (
@@ -52,9 +54,9 @@ def parse_args(argv):
     parser.add_argument('--lr', type=float, default=None)
     parser.add_argument('--learn-from', choices=('winner', 'all'), default='winner',
                         help="learn the winner's moves (default) or every move, as the post")
-    parser.add_argument('--random-games', type=int, default=40,
+    parser.add_argument('--random-games', type=int, default=20,
                         help='games against the random mover')
-    parser.add_argument('--engine-games', type=int, default=10,
+    parser.add_argument('--engine-games', type=int, default=6,
                         help='games against Fairy-Stockfish (0 to skip)')
     parser.add_argument('--engine', default=None, help='Fairy-Stockfish binary')
     parser.add_argument('--engine-depth', type=int, default=1)
@@ -70,8 +72,8 @@ def parse_args(argv):
     real = args.checkpoint is not None
     if real and not (args.config and args.dict):
         parser.error('--checkpoint needs --config and --dict (a BERT release)')
-    args.steps = args.steps or (20000 if real else 1200)
-    args.batch_size = args.batch_size or (16 if real else 24)
+    args.steps = args.steps or (20000 if real else 400)
+    args.batch_size = args.batch_size or (16 if real else 32)
     args.maxlen = args.maxlen or 512
     args.lr = args.lr or (2e-5 if real else 1e-3)
     return args
@@ -100,12 +102,13 @@ def load_games(args):
 
 # ----------------------------------------------------------------- training
 
-def train(args, train_games, valid_games):
-    if args.checkpoint:
-        transformer, tokenizer = build_move_model(args.config, args.checkpoint, args.dict)
-    else:
-        transformer, tokenizer = build_move_model()
-    trainer = build_trainer(transformer, Adam(args.lr))
+def train(args, train_games, valid_games, strategy):
+    with strategy.scope():  # model and optimizer variables live on every replica
+        if args.checkpoint:
+            transformer, tokenizer = build_move_model(args.config, args.checkpoint, args.dict)
+        else:
+            transformer, tokenizer = build_move_model()
+        trainer = build_trainer(transformer, Adam(args.lr))
     batches = GameBatches(train_games, tokenizer, args.batch_size, maxlen=args.maxlen,
                           learn_from=args.learn_from)
     valid = GameBatches(valid_games, tokenizer, args.batch_size, maxlen=args.maxlen,
@@ -114,8 +117,8 @@ def train(args, train_games, valid_games):
     start = time.time()
     for fraction in STAGES:
         batches.fraction = valid.fraction = fraction
-        print('stage: the first %s of every game' % ('all' if fraction == 1 else
-                                                     '1/%d' % round(1 / fraction)))
+        print('stage: %s' % ('whole games' if fraction == 1 else
+                             'the first 1/%d of every game' % round(1 / fraction)))
         fit = trainer.fit(batches.forfit(), steps_per_epoch=args.steps // len(STAGES),
                           epochs=1, verbose=2)
         valid_loss = trainer.evaluate(valid.forfit(random=False), steps=len(valid), verbose=0)
@@ -166,10 +169,11 @@ def plot(history, path):
 
 def main(argv=None):
     args = parse_args(argv)
+    strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
     set_seed(args.seed)
     folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
     train_games, valid_games, skipped = load_games(args)
-    transformer, tokenizer, history = train(args, train_games, valid_games)
+    transformer, tokenizer, history = train(args, train_games, valid_games, strategy)
     paths = save_move_model(transformer, os.path.join(folder, 'model'))
     results = evaluate(args, transformer, tokenizer)
     figure = os.path.join(folder, 'loss_by_stage.png')

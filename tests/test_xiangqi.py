@@ -123,7 +123,7 @@ def test_records_round_trip_compressed(tmp_path):
 def test_shipped_engine_games_are_all_legal_and_varied():
     from bert4keras_blog.xiangqi import DEFAULT_GAMES
     games, problems = read_games(DEFAULT_GAMES)
-    assert problems == [] and len(games) >= 2000
+    assert problems == [] and len(games) == 4500
     openings = {tuple(g.moves[:6]) for g in games}
     assert len(openings) > 0.8 * len(games)
     results = [g.result for g in games]
@@ -275,6 +275,16 @@ def test_engine_plays_legal_moves_and_beats_the_random_mover(engine_path):
             assert engine.best_move(moves) in rules.legal_moves(moves)
         tally = play_match(engine, RandomPlayer(0), 6, max_plies=200)
     assert tally['win'] >= 5, tally
+
+
+def test_shipped_games_are_what_the_generator_makes(engine_path):
+    """The README's two generate commands remake the shipped file."""
+    from bert4keras_blog.xiangqi import DEFAULT_GAMES
+    from bert4keras_blog.xiangqi.engine import generate_games
+    shipped = read_games(DEFAULT_GAMES)[0]
+    assert generate_games(3, seed=0, progress=False) == shipped[:3]
+    assert generate_games(3, seed=1, weak_noise=1.0, depths=(1, 2),
+                          progress=False) == shipped[3000:3003]
 
 
 def test_generated_games_are_reproducible_and_legal(engine_path, tmp_path):

@@ -142,15 +142,20 @@ def _start_worker(path):
 
 
 def _one_game(job):
-    seed, index, max_plies, depths, opening_plies = job
+    seed, index, max_plies, depths, opening_plies, weak_noise = job
     rng = np.random.default_rng([seed, index])
     _worker_engine.new_game()
     opening = []
     for _ in range(rng.integers(0, opening_plies + 1)):
         legal = legal_moves(opening)
         opening.append(legal[rng.integers(len(legal))])
-    sides = [_NoisyEngine(_worker_engine, int(rng.choice(depths)),
-                          float(rng.choice(NOISE, p=NOISE_WEIGHTS)), rng) for _ in range(2)]
+    settings = [(int(rng.choice(depths)), float(rng.choice(NOISE, p=NOISE_WEIGHTS)))
+                for _ in range(2)]  # (depth, noise) of red, then of black
+    if weak_noise is not None:  # one side (either colour) weak, the other the plain engine
+        weak = int(rng.integers(2))
+        settings = [(depth, weak_noise if side == weak else 0.0)
+                    for side, (depth, _) in enumerate(settings)]
+    sides = [_NoisyEngine(_worker_engine, depth, noise, rng) for depth, noise in settings]
 
     def side(moves, fen=None):  # random opening, then the noisy engines
         if len(moves) < len(opening):
@@ -161,15 +166,17 @@ def _one_game(job):
 
 
 def generate_games(count, seed=0, workers=1, engine=None, max_plies=300, depths=(1, 2, 3),
-                   opening_plies=8, progress=True):
+                   opening_plies=8, weak_noise=None, progress=True):
     """Games Fairy-Stockfish plays against itself, reproducibly.
 
     Game ``i`` depends only on ``(seed, i)``: it opens with 0..``opening_plies``
     random legal moves, then each side is the engine searching to a depth
     drawn from ``depths`` that plays a random legal move instead with a
     probability drawn from ``NOISE`` (so some games are lopsided, and the
-    winner's moves show how to punish mistakes). Games reaching ``max_plies``
-    are recorded as draws.
+    winner's moves show how to punish mistakes). With ``weak_noise`` set,
+    one side (red or black at random) plays random moves with that
+    probability and the other is the plain engine: games of the engine
+    beating a weak player. Games reaching ``max_plies`` are recorded as draws.
 
     Returns:
         list of Game, in index order whatever ``workers`` is.
@@ -177,7 +184,8 @@ def generate_games(count, seed=0, workers=1, engine=None, max_plies=300, depths=
     import multiprocessing
     from tqdm import tqdm
     path = find_engine(engine)
-    jobs = [(seed, i, max_plies, tuple(depths), opening_plies) for i in range(count)]
+    jobs = [(seed, i, max_plies, tuple(depths), opening_plies, weak_noise)
+            for i in range(count)]
     if workers <= 1:
         _start_worker(path)
         try:
