@@ -96,20 +96,31 @@ def _bert_like(name, scope):
 
 
 def _strip(name, prefixes):
+    """``name`` without its model prefix (``bert.``, ``electra.``, ...)."""
     for prefix in prefixes:
         if name.startswith(prefix + '.'):
-            return prefix, name[len(prefix) + 1:]
-    return None, name
+            return name[len(prefix) + 1:]
+    return name
+
+
+def _module(name, table):
+    """A parameter of one of ``table``'s modules (HF prefix -> TF scope)."""
+    for hf, tf in table:
+        if name.startswith(hf + '.'):
+            suffix, transpose = _leaf(tf, name[len(hf) + 1:])
+            return _join(tf, suffix), transpose
+    return None
+
+
+BERT_HEADS = [('cls.predictions.transform.dense', 'cls/predictions/transform/dense'),
+              ('cls.predictions.transform.LayerNorm', 'cls/predictions/transform/LayerNorm')]
 
 
 def _bert(name):
-    _, rest = _strip(name, ('bert', 'roberta'))
-    heads = {'cls.predictions.transform.dense': 'cls/predictions/transform/dense',
-             'cls.predictions.transform.LayerNorm': 'cls/predictions/transform/LayerNorm'}
-    for hf, tf in heads.items():
-        if name.startswith(hf + '.'):
-            suffix, transpose = _leaf(hf, name[len(hf) + 1:])
-            return _join(tf, suffix), transpose
+    rest = _strip(name, ('bert', 'roberta'))
+    found = _module(name, BERT_HEADS)
+    if found:
+        return found
     if name == 'cls.predictions.bias':
         return 'cls/predictions/output_bias', False
     if name == 'cls.seq_relationship.weight':  # stored [2, hidden] by both
@@ -129,26 +140,26 @@ ALBERT_LAYER = [('attention.query', 'attention_1/self/query'),
                 ('full_layer_layer_norm', 'LayerNorm_1')]
 
 
+ALBERT_HEADS = [('predictions.dense', 'cls/predictions/transform/dense'),
+                ('predictions.LayerNorm', 'cls/predictions/transform/LayerNorm')]
+
+
 def _albert(name):
-    _, rest = _strip(name, ('albert',))
+    rest = _strip(name, ('albert',))
     found = re.match(r'^encoder\.albert_layer_groups\.(\d+)\.albert_layers\.(\d+)\.(.+)$', rest)
     if found:
         group, inner, tail = found.groups()
-        for hf, tf in ALBERT_LAYER:
-            if tail.startswith(hf + '.'):
-                suffix, transpose = _leaf(tf, tail[len(hf) + 1:])
-                return _join('bert/encoder/transformer/group_%s/inner_group_%s' % (group, inner),
-                             tf, suffix), transpose
-        return None
+        layer = _module(tail, ALBERT_LAYER)
+        if layer is None:
+            return None
+        scope = 'bert/encoder/transformer/group_%s/inner_group_%s' % (group, inner)
+        return _join(scope, layer[0]), layer[1]
     if rest.startswith('encoder.embedding_hidden_mapping_in.'):
         suffix, transpose = _leaf('mapping', rest.split('.')[-1])
         return _join('bert/encoder/embedding_hidden_mapping_in', suffix), transpose
-    heads = {'predictions.dense': 'cls/predictions/transform/dense',
-             'predictions.LayerNorm': 'cls/predictions/transform/LayerNorm'}
-    for hf, tf in heads.items():
-        if name.startswith(hf + '.'):
-            suffix, transpose = _leaf(tf, name[len(hf) + 1:])
-            return _join(tf, suffix), transpose
+    found = _module(name, ALBERT_HEADS)
+    if found:
+        return found
     if rest.startswith('pooler.') and rest.count('.') == 1:  # a Linear, not pooler.dense
         suffix, transpose = _leaf('pooler', rest.split('.')[-1])
         return _join('bert/pooler/dense', suffix), transpose
@@ -161,26 +172,23 @@ def _albert(name):
     return _bert_like(rest, 'bert')
 
 
+ELECTRA_HEADS = [('discriminator_predictions.dense_prediction', 'discriminator_predictions/dense_1'),
+                 ('discriminator_predictions.dense', 'discriminator_predictions/dense'),
+                 ('generator_predictions.dense', 'generator_predictions/dense'),
+                 ('generator_predictions.LayerNorm', 'generator_predictions/LayerNorm')]
+
+
 def _electra(name, generator=False):
-    _, rest = _strip(name, ('electra',))
+    rest = _strip(name, ('electra',))
     scope = 'generator' if generator else 'electra'
     if generator and rest.startswith('embeddings.'):
         scope = 'electra'  # Google's checkpoints share the embeddings under electra/
-    heads = {'discriminator_predictions.dense_prediction': 'discriminator_predictions/dense_1',
-             'discriminator_predictions.dense': 'discriminator_predictions/dense',
-             'generator_predictions.dense': 'generator_predictions/dense',
-             'generator_predictions.LayerNorm': 'generator_predictions/LayerNorm'}
-    for hf, tf in heads.items():
-        if name.startswith(hf + '.'):
-            suffix, transpose = _leaf(tf, name[len(hf) + 1:])
-            return _join(tf, suffix), transpose
+    found = _module(name, ELECTRA_HEADS)
+    if found:
+        return found
     if name == 'generator_lm_head.bias':
         return 'generator_predictions/output_bias', False
     return _bert_like(rest, scope)
-
-
-T5_SUBLAYERS = {'SelfAttention': 'SelfAttention', 'EncDecAttention': 'EncDecAttention',
-                'DenseReluDense': 'DenseReluDense'}
 
 
 def _mt5(name):

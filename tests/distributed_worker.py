@@ -52,7 +52,7 @@ def optimizer():
     if OPTIMIZER == 'adam':
         return Adam(1e-3)
     if OPTIMIZER == 'adamw':
-        return extend_with_weight_decay(Adam, 'AdamW')(1e-3, weight_decay_rate=0.01)
+        return extend_with_weight_decay(Adam, 'AdamW')(1e-3, weight_decay_rate=0.5)
     if OPTIMIZER == 'accumulate':
         return extend_with_gradient_accumulation(Adam, 'AdamGA')(1e-3, grad_accum_steps=2)
     raise ValueError(OPTIMIZER)

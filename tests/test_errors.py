@@ -21,4 +21,6 @@ def test_checkpoint_mismatch_names_both_shapes():
 def test_expression_and_move_errors_say_where():
     assert 'position 4' in str(MathExpressionError('1+2*', 4, 'operand expected'))
     assert str(IllegalMoveError('h2e9', 'not legal here', game=3, ply=17)) == \
-        "game 3, ply 17, move 'h2e9': not legal here"
+        "game 3, ply 17: move 'h2e9': not legal here"
+    assert str(IllegalMoveError('h2e9', 'not legal here', game=3, ply=17, path='g.txt',
+                                line=5)) == "g.txt line 5, game 3, ply 17: move 'h2e9': not legal here"
