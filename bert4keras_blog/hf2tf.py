@@ -14,7 +14,8 @@ tests). Linear weights are stored [in, out] by TF and [out, in] by PyTorch,
 so they are transposed; so is T5's relative attention bias.
 
 Every tensor of the source must be mapped or known to be redundant (tied
-output embeddings, position-id buffers); anything else is an error that
+output embeddings, position-id buffers), and every encoder (and decoder)
+tensor the config implies must be there; anything else is an error that
 names the tensors, and nothing is written: the checkpoint goes to a
 temporary folder first and is moved into place only when complete. Memory
 stays bounded: tensors are read one at a time and written in shards of
@@ -24,6 +25,7 @@ Public API:
     KINDS: the kinds ``convert`` knows.
     convert(src_dir, out_dir, kind) -> dict of written paths
     tf_name(hf_name, kind) -> (tf name, transpose) or None for redundant tensors
+    required_names(kind, config) -> the tensors a converted release must hold
 """
 import json
 import os
@@ -35,7 +37,7 @@ import numpy as np
 
 from bert4keras_blog.errors import BlogError
 
-__all__ = ['KINDS', 'convert', 'tf_name']
+__all__ = ['KINDS', 'convert', 'tf_name', 'required_names']
 
 KINDS = ('bert', 'roberta', 'albert', 'electra', 'mt5.1.1')
 
@@ -335,6 +337,53 @@ def _configs(kind, hf, generator):
     return config
 
 
+# ------------------------------------------------------------- what must be
+
+def _bert_layer_names(scope):
+    dense = ['attention/self/query', 'attention/self/key', 'attention/self/value',
+             'attention/output/dense', 'intermediate/dense', 'output/dense']
+    norms = ['attention/output/LayerNorm', 'output/LayerNorm']
+    return ['%s/%s/%s' % (scope, d, p) for d in dense for p in ('kernel', 'bias')] + \
+        ['%s/%s/%s' % (scope, n, p) for n in norms for p in ('gamma', 'beta')]
+
+
+def required_names(kind, config, generator=False):
+    """The encoder (and for mT5 the decoder) tensors a release of ``kind``
+    with ``config`` cannot do without; heads and poolers are optional."""
+    if kind == 'mt5.1.1':
+        names = ['shared/embedding', 'encoder/rms_norm/scale', 'decoder/rms_norm/scale',
+                 'decoder/logits/kernel']
+        for stack, attentions in (('encoder', ['SelfAttention']),
+                                  ('decoder', ['SelfAttention', 'EncDecAttention'])):
+            for block in range(config['num_hidden_layers']):
+                for layer, name in enumerate(attentions):
+                    prefix = '%s/block_%03d/layer_%03d' % (stack, block, layer)
+                    names += ['%s/%s/%s' % (prefix, name, w) for w in 'qkvo']
+                    names.append(prefix + '/rms_norm/scale')
+                prefix = '%s/block_%03d/layer_%03d' % (stack, block, len(attentions))
+                names += ['%s/DenseReluDense/%s/kernel' % (prefix, w)
+                          for w in ('wi_0', 'wi_1', 'wo')] + [prefix + '/rms_norm/scale']
+            names.append('%s/block_000/layer_000/SelfAttention/relative_attention_bias' % stack)
+        return names
+    embeddings = 'electra/embeddings' if kind == 'electra' else 'bert/embeddings'
+    names = ['%s/%s' % (embeddings, n) for n in ('word_embeddings', 'position_embeddings',
+                                                 'token_type_embeddings', 'LayerNorm/gamma',
+                                                 'LayerNorm/beta')]
+    if kind == 'albert':
+        names += ['bert/encoder/embedding_hidden_mapping_in/' + p for p in ('kernel', 'bias')]
+        inner = 'bert/encoder/transformer/group_0/inner_group_0/'
+        for _, tf in ALBERT_LAYER:
+            names += [inner + tf + ('/gamma' if 'LayerNorm' in tf else '/kernel'),
+                      inner + tf + ('/beta' if 'LayerNorm' in tf else '/bias')]
+        return names
+    scope = 'generator' if generator else ('electra' if kind == 'electra' else 'bert')
+    if kind == 'electra' and 'embedding_size' in config:
+        names += ['%s/embeddings_project/%s' % (scope, p) for p in ('kernel', 'bias')]
+    for i in range(config['num_hidden_layers']):
+        names += _bert_layer_names('%s/encoder/layer_%d' % (scope, i))
+    return names
+
+
 # ------------------------------------------------------------------ convert
 
 CHECKPOINT_NAMES = {'bert': 'bert_model.ckpt', 'roberta': 'bert_model.ckpt',
@@ -397,8 +446,10 @@ def convert(src_dir, out_dir, kind, shard_bytes=256 << 20):
         if unknown:
             raise BlogError('%s: %d tensors have no %s name, nothing was written: %s'
                             % (src_dir, len(unknown), kind, ', '.join(unknown[:20])))
-        if not written:
-            raise BlogError('%s: no tensors found' % src_dir)
+        missing = sorted(set(required_names(kind, config, generator)) - set(written))
+        if missing:
+            raise BlogError('%s: %d tensors a %s checkpoint needs are missing, nothing was '
+                            'written: %s' % (src_dir, len(missing), kind, ', '.join(missing[:20])))
         writer.close()
         config_name = 'mt5_config.json' if kind == 'mt5.1.1' else (
             'albert_config.json' if kind == 'albert' else 'bert_config.json')

@@ -146,7 +146,7 @@ def test_model_built_from_a_config_converts_and_matches(tmp_path):
                        token_ids, 'hidden states')
 
 
-def test_unknown_tensors_are_named_and_nothing_is_written(tmp_path):
+def test_unknown_and_missing_tensors_are_named_and_nothing_is_written(tmp_path):
     from safetensors.numpy import save_file
     paths = tiny('bert')
     folder = tmp_path / 'hf'
@@ -160,5 +160,10 @@ def test_unknown_tensors_are_named_and_nothing_is_written(tmp_path):
         convert(str(folder), str(tmp_path / 'out'), 'bert')
     assert not os.path.exists(tmp_path / 'out')
     assert [p for p in os.listdir(tmp_path) if p.startswith('.hf2tf')] == []
+    save_file({'bert.embeddings.word_embeddings.weight': np.zeros((4, 2), 'float32')},
+              str(folder / 'model.safetensors'))
+    with pytest.raises(BlogError, match='missing.*bert/embeddings/LayerNorm/beta'):
+        convert(str(folder), str(tmp_path / 'out'), 'bert')
+    assert not os.path.exists(tmp_path / 'out')
     with pytest.raises(BlogError, match='unknown kind'):
         convert(str(folder), str(tmp_path / 'out'), 'gpt9')
