@@ -118,17 +118,22 @@ BERT_HEADS = [('cls.predictions.transform.dense', 'cls/predictions/transform/den
               ('cls.predictions.transform.LayerNorm', 'cls/predictions/transform/LayerNorm')]
 
 
+# Head tensors stored as they are ([2, hidden] for the NSP/SOP weights in both).
+BERT_EXACT = {'cls.predictions.bias': 'cls/predictions/output_bias',
+              'cls.seq_relationship.weight': 'cls/seq_relationship/output_weights',
+              'cls.seq_relationship.bias': 'cls/seq_relationship/output_bias'}
+ALBERT_EXACT = {'predictions.bias': 'cls/predictions/output_bias',
+                'sop_classifier.classifier.weight': 'cls/seq_relationship/output_weights',
+                'sop_classifier.classifier.bias': 'cls/seq_relationship/output_bias'}
+
+
 def _bert(name):
     rest = _strip(name, ('bert', 'roberta'))
     found = _module(name, BERT_HEADS)
     if found:
         return found
-    if name == 'cls.predictions.bias':
-        return 'cls/predictions/output_bias', False
-    if name == 'cls.seq_relationship.weight':  # stored [2, hidden] by both
-        return 'cls/seq_relationship/output_weights', False
-    if name == 'cls.seq_relationship.bias':
-        return 'cls/seq_relationship/output_bias', False
+    if name in BERT_EXACT:
+        return BERT_EXACT[name], False
     return _bert_like(rest, 'bert')
 
 
@@ -165,12 +170,8 @@ def _albert(name):
     if rest.startswith('pooler.') and rest.count('.') == 1:  # a Linear, not pooler.dense
         suffix, transpose = _leaf('pooler', rest.split('.')[-1])
         return _join('bert/pooler/dense', suffix), transpose
-    if name == 'predictions.bias':
-        return 'cls/predictions/output_bias', False
-    if name == 'sop_classifier.classifier.weight':
-        return 'cls/seq_relationship/output_weights', False
-    if name == 'sop_classifier.classifier.bias':
-        return 'cls/seq_relationship/output_bias', False
+    if name in ALBERT_EXACT:
+        return ALBERT_EXACT[name], False
     return _bert_like(rest, 'bert')
 
 

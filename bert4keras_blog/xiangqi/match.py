@@ -76,7 +76,8 @@ def play_match(player, opponent, games, max_plies=300, desc=None, keep_games=Fal
             tally['loss'] += 1
         reasons[reason] = reasons.get(reason, 0) + 1
         lengths.append(len(game.moves))
-        kept.append(game)
+        if keep_games:
+            kept.append(game)
         bar.set_postfix(tally)
     result = dict(tally, games=games, reasons=reasons, plies=float(np.mean(lengths)))
     if keep_games:
