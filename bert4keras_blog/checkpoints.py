@@ -16,6 +16,7 @@ Public API:
         bert4keras model name goes with which kind).
     read_config(path) -> dict: a JSON config; syntax errors name the line.
     chinese_vocab(num_chars=2500) -> list of str: a Chinese BERT vocabulary.
+    variable_names(kind, cfg) -> list of str: the variables a release holds.
     save_variables(prefix, variables): write ``{name: array}`` as a TF
         checkpoint (the V2 ``.index`` + ``.data`` pair Google's Saver writes).
     save_checkpoint(transformer, prefix): a bert4keras model's weights under
@@ -39,7 +40,7 @@ import numpy as np
 from bert4keras_blog.errors import BlogError, DataFormatError
 
 __all__ = ['KINDS', 'write_tiny', 'tiny', 'build_model', 'read_config', 'chinese_vocab',
-           'save_variables', 'save_checkpoint', 'TINY_ROOT']
+           'save_variables', 'save_checkpoint', 'variable_names', 'TINY_ROOT']
 
 KINDS = ('bert', 'roberta', 'albert', 'electra', 'mt5.1.1', 'gpt')
 
@@ -143,6 +144,31 @@ class _Init(object):
 
     def gamma(self, n):
         return (1.0 + self.rng.normal(0.0, 0.1, (n,))).astype('float32')
+
+
+class _Shapes(object):
+    """Stands in for ``_Init`` where only the names and shapes are wanted:
+    zero-stride arrays, so a BERT-Base layout allocates nothing."""
+
+    def matrix(self, *shape):
+        return np.broadcast_to(np.float32(0), shape)
+
+    bias = gamma = matrix
+
+
+def variable_names(kind, cfg):
+    """Every variable name a Google release of ``kind`` with ``cfg`` holds
+    (ELECTRA: the discriminator and a generator of the same size; mT5: with
+    its Adafactor slots), listed without allocating the arrays."""
+    shapes = _Shapes()
+    if kind == 'mt5.1.1':
+        return sorted(mt5_variables(cfg, shapes))
+    if kind == 'albert':
+        return sorted(albert_variables(cfg, shapes))
+    if kind == 'electra':
+        cfg = dict(cfg, embedding_size=cfg.get('embedding_size', cfg['hidden_size']))
+        return sorted(electra_variables(cfg, cfg, shapes))
+    return sorted(bert_variables(cfg, shapes))
 
 
 def _dense(v, init, name, n_in, n_out):

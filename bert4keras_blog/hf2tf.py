@@ -340,48 +340,20 @@ def _configs(kind, hf, generator):
 
 # ------------------------------------------------------------- what must be
 
-def _bert_layer_names(scope):
-    dense = ['attention/self/query', 'attention/self/key', 'attention/self/value',
-             'attention/output/dense', 'intermediate/dense', 'output/dense']
-    norms = ['attention/output/LayerNorm', 'output/LayerNorm']
-    return ['%s/%s/%s' % (scope, d, p) for d in dense for p in ('kernel', 'bias')] + \
-        ['%s/%s/%s' % (scope, n, p) for n in norms for p in ('gamma', 'beta')]
+# Heads, poolers and optimizer slots: a release may lack them.
+OPTIONAL = re.compile(r'^(cls|bert/pooler|discriminator_predictions|generator_predictions)/|_slot_')
 
 
 def required_names(kind, config, generator=False):
     """The encoder (and for mT5 the decoder) tensors a release of ``kind``
-    with ``config`` cannot do without; heads and poolers are optional."""
-    if kind == 'mt5.1.1':
-        names = ['shared/embedding', 'encoder/rms_norm/scale', 'decoder/rms_norm/scale',
-                 'decoder/logits/kernel']
-        for stack, attentions in (('encoder', ['SelfAttention']),
-                                  ('decoder', ['SelfAttention', 'EncDecAttention'])):
-            for block in range(config['num_hidden_layers']):
-                for layer, name in enumerate(attentions):
-                    prefix = '%s/block_%03d/layer_%03d' % (stack, block, layer)
-                    names += ['%s/%s/%s' % (prefix, name, w) for w in 'qkvo']
-                    names.append(prefix + '/rms_norm/scale')
-                prefix = '%s/block_%03d/layer_%03d' % (stack, block, len(attentions))
-                names += ['%s/DenseReluDense/%s/kernel' % (prefix, w)
-                          for w in ('wi_0', 'wi_1', 'wo')] + [prefix + '/rms_norm/scale']
-            names.append('%s/block_000/layer_000/SelfAttention/relative_attention_bias' % stack)
-        return names
-    embeddings = 'electra/embeddings' if kind == 'electra' else 'bert/embeddings'
-    names = ['%s/%s' % (embeddings, n) for n in ('word_embeddings', 'position_embeddings',
-                                                 'token_type_embeddings', 'LayerNorm/gamma',
-                                                 'LayerNorm/beta')]
-    if kind == 'albert':
-        names += ['bert/encoder/embedding_hidden_mapping_in/' + p for p in ('kernel', 'bias')]
-        inner = 'bert/encoder/transformer/group_0/inner_group_0/'
-        for _, tf in ALBERT_LAYER:
-            names += [inner + tf + ('/gamma' if 'LayerNorm' in tf else '/kernel'),
-                      inner + tf + ('/beta' if 'LayerNorm' in tf else '/bias')]
-        return names
-    scope = 'generator' if generator else ('electra' if kind == 'electra' else 'bert')
-    if kind == 'electra' and 'embedding_size' in config:
-        names += ['%s/embeddings_project/%s' % (scope, p) for p in ('kernel', 'bias')]
-    for i in range(config['num_hidden_layers']):
-        names += _bert_layer_names('%s/encoder/layer_%d' % (scope, i))
+    with ``config`` cannot do without: Google's layout as ``checkpoints``
+    writes it, less ``OPTIONAL``. An ELECTRA generator keeps its encoder
+    under ``generator/`` and the embeddings under ``electra/``."""
+    from bert4keras_blog.checkpoints import variable_names
+    names = [n for n in variable_names(kind, config) if not OPTIONAL.search(n)]
+    if kind == 'electra':
+        keep = ('generator/', 'electra/embeddings/') if generator else ('electra/',)
+        names = [n for n in names if n.startswith(keep)]
     return names
 
 
