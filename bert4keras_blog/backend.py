@@ -9,6 +9,11 @@ Public API:
     check_versions(): raise ``StackError`` if the wrong bert4keras or Keras
         is importable, naming the version found and the command that fixes it.
     stack_versions() -> dict: versions of the pieces that matter.
+    use_graph_mode(): switch to Keras' graph-mode (v1) training loop (step 12).
+    wants_graph_mode(script) -> bool: whether a script needs it.
+    use_graph_mode_if_wanted(script) -> bool: switch if it does, saying why.
+    tf1_graph_idioms(path) -> list of str: the idioms a file uses.
+    TF1_GRAPH_IDIOMS, GRAPH_MODE_ENV: what is looked for, and the override.
 
 What it does, in order (each step is needed, see ../shared/STACK_NOTES.md):
 1. ``TF_KERAS=1`` and ``TF_USE_LEGACY_KERAS=1`` before TensorFlow loads, so
@@ -26,12 +31,14 @@ What it does, in order (each step is needed, see ../shared/STACK_NOTES.md):
    ``hasattr(self, '__learning_rate')`` but stores a name-mangled attribute,
    so it makes a new variable on every call, which ``tf.function`` (every
    ``fit`` on TF 2) refuses. The variable is made once and kept.
-6. Random initialisation: bert4keras hands one ``TruncatedNormal`` instance
-   to each attention and feed-forward layer, and tf_keras 2.x returns the
-   *same* values every time an unseeded instance is called, so a model built
-   without a checkpoint starts with identical q, k and v kernels (Keras 2.3
-   drew fresh values). The initializer now draws fresh values per call,
-   reproducibly under ``keras.utils.set_random_seed``.
+6. Random initialisation: tf_keras 2.x initializers draw from a stateless
+   generator seeded once, so an unseeded instance called twice returns the
+   *same* values. bert4keras hands one instance to several weights (q, k and
+   v kernels of ``MultiHeadAttention``, both kernels of ``FeedForward``, the
+   two dense layers of ``EfficientGlobalPointer``), which then started
+   identical or as rescaled copies. Unseeded initializers now draw fresh
+   values per call, as Keras 2.3 did, reproducibly under
+   ``keras.utils.set_random_seed``; seeded ones still repeat.
 7. ``Transformer.load_weights_from_checkpoint`` reports a missing variable or
    a shape that disagrees with the config as ``CheckpointMismatchError``
    naming the layer, the variable and both shapes.
@@ -45,6 +52,39 @@ What it does, in order (each step is needed, see ../shared/STACK_NOTES.md):
    ``cross_position_bias`` explicitly is obeyed. Set
    ``backend.T5_BERT4KERAS_LEGACY = True`` before building to get
    bert4keras' behaviour back, e.g. for weights fine-tuned under it.
+
+Steps 9-12 make bert4keras' own examples, written for Keras 2.3.1, behave as
+they did there:
+
+9. A generator yielding ``[token_ids, segment_ids], None`` (every seq2seq
+   and language-model example): tf_keras' ``pack_x_y_sample_weight`` tests
+   ``isinstance(x, tuple or list)``, which is ``isinstance(x, tuple)``, so
+   the list came back bare and was unpacked as (x, y): "expects 2 input(s),
+   but it received 1". Lists are kept together now, and, as in Keras 2.3, a
+   generator's batch is (x, y[, sample_weight]) only when it is a tuple: a
+   bare list ``[token_ids, segment_ids]`` given to ``predict`` is the inputs.
+10. Integer targets reach compiled losses and metrics in the dtype of the
+    output they belong to, as Keras 2.3's target placeholders had them;
+    tf_keras passed a generator's int64 labels on (``y_true * y_pred``
+    failed in the relation-extraction example).
+11. ``metrics=['accuracy']`` (or ``'acc'``) follows the loss when the loss
+    is a built-in cross-entropy: sparse, binary or categorical accuracy, as
+    in Keras 2.3. tf_keras guessed from the label's shape, which a
+    ``DataGenerator`` leaves unknown, and scored sparse labels with
+    categorical accuracy (logged 1.0 at chance level). Other losses keep
+    tf_keras' shape rule.
+12. TF1-graph idioms (``model._make_train_function``, ``model.total_loss``,
+    ``model._feed_inputs``, ``K.gradients`` of a model's symbolic tensors, as
+    in adversarial training, gradient penalty, virtual adversarial training
+    and integrated gradients) exist only in Keras' graph-mode training loop.
+    A script that uses them is detected: the ``__main__`` file (or the script
+    given to ``bert4keras-blog run``) is read for ``TF1_GRAPH_IDIOMS`` and,
+    if one is there, ``use_graph_mode()`` switches TensorFlow to graph mode
+    before any model is built. ``BERT4KERAS_BLOG_GRAPH_MODE=1`` forces it,
+    ``=0`` refuses it.
+13. ``bert4keras.snippets.WebServing`` (the simbert serving example) asked
+    for TF1's default graph and session, which TF 2's API no longer has; in
+    eager mode it needs neither, in graph mode it takes them from tf.compat.v1.
 """
 import os
 import sys
@@ -60,7 +100,9 @@ REQUIRED_BERT4KERAS = '0.11.5'
 FIX_BERT4KERAS = 'pip install --no-deps bert4keras==%s' % REQUIRED_BERT4KERAS
 FIX_KERAS = 'pip install "tensorflow==2.21.*" "tf-keras==2.21.*"'
 
-__all__ = ['keras', 'K', 'tf', 'check_versions', 'stack_versions', 'StackError']
+__all__ = ['keras', 'K', 'tf', 'check_versions', 'stack_versions', 'StackError',
+           'use_graph_mode', 'use_graph_mode_if_wanted', 'wants_graph_mode', 'tf1_graph_idioms',
+           'TF1_GRAPH_IDIOMS', 'GRAPH_MODE_ENV']
 
 
 def _provide_distutils_strtobool():
@@ -198,17 +240,24 @@ _adafactor_schedule = _optimizers.AdaFactorBase.learning_rate
 _optimizers.AdaFactorBase.learning_rate = property(_adafactor_learning_rate)
 
 
-@keras.utils.register_keras_serializable(package='bert4keras_blog')
-class FreshTruncatedNormal(keras.initializers.TruncatedNormal):
-    """TruncatedNormal that draws new values on every call (step 6)."""
+def _fresh_unseeded_draws(random_generator_init):
+    # Step 6: tf_keras initializers use a *stateless* generator whose seed is
+    # fixed at the first call, so one unseeded instance repeats its values.
+    # Unseeded generators draw from TensorFlow's stateful ops instead, as
+    # Keras 2.3 did: fresh per call, reproducible under set_random_seed.
+    def _maybe_init(self):
+        if not self._built and self._seed is None and self._rng_type == self.RNG_STATELESS:
+            self._rng_type = self.RNG_LEGACY_STATEFUL
+        return random_generator_init(self)
+    return _maybe_init
 
-    def __call__(self, shape, dtype=None, **kwargs):
-        dtype = tf.as_dtype(dtype or K.floatx())
-        return tf.random.truncated_normal(shape, self.mean, self.stddev, dtype=dtype)
 
+from tf_keras.src import backend as _tf_keras_backend  # noqa: E402
 
-_models.Transformer.initializer = property(lambda self: FreshTruncatedNormal(stddev=0.02))
-
+_tf_keras_backend.RandomGenerator._maybe_init = _fresh_unseeded_draws(
+    _tf_keras_backend.RandomGenerator._maybe_init)
+# Its warning ("will return identical values each time") no longer holds.
+keras.initializers.Initializer._warn_reuse = lambda self: None
 
 def _explain_checkpoint_failure(transformer, checkpoint, mapping):
     """Finds the first variable that is missing or has the wrong shape."""
@@ -269,6 +318,15 @@ def _t5_decoder_apply_unscaled(self, inputs=None, layer=None, arguments=None, **
 
 _models.T5_Decoder.__init__ = _t5_decoder_init_reference
 _models.T5_Decoder.apply = _t5_decoder_apply_unscaled
+
+
+# Steps 9-13 live beside this module (Keras 2.3 behaviour for bert4keras'
+# examples); step 12's detection runs last, once everything is patched.
+from bert4keras_blog.keras23 import (  # noqa: E402
+    GRAPH_MODE_ENV, TF1_GRAPH_IDIOMS, tf1_graph_idioms, use_graph_mode, use_graph_mode_if_wanted,
+    wants_graph_mode)
+
+use_graph_mode_if_wanted(getattr(sys.modules.get('__main__'), '__file__', None))
 
 
 def stack_versions():

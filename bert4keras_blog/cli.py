@@ -14,6 +14,8 @@ Subcommands:
     xiangqi generate OUT [--games N] [--seed S] [--workers W]
                                  games Fairy-Stockfish plays against itself
     xiangqi check FILE           check a game record file move by move
+    run SCRIPT [ARGS...]         run a bert4keras script written for Keras 2.3 as it
+                                 is (graph mode when it uses TF1-graph idioms)
     convert hf2tf SRC_DIR OUT_DIR --kind KIND
                                  a Hugging Face model folder -> a Google-format
                                  checkpoint, config and vocabulary
@@ -159,6 +161,21 @@ def cmd_convert(args):
     return 0
 
 
+def cmd_run(args):
+    """Runs a user's script as ``python SCRIPT ARGS`` would, on our backend."""
+    import runpy
+    from bert4keras_blog import backend
+    script = os.path.abspath(args.script)
+    if not os.path.isfile(script):
+        print('bert4keras-blog run: error: no such script: %s' % args.script, file=sys.stderr)
+        return 2
+    backend.use_graph_mode_if_wanted(script)
+    sys.argv = [script] + args.args
+    sys.path.insert(0, os.path.dirname(script))
+    runpy.run_path(script, run_name='__main__')
+    return 0
+
+
 def build_parser():
     from bert4keras_blog.checkpoints import KINDS
     parser = argparse.ArgumentParser(prog='bert4keras-blog', description=__doc__.split('\n')[0])
@@ -185,6 +202,11 @@ def build_parser():
                       help='folder the post-3 example trained into (default %(default)s)')
     math.add_argument('--topk', type=int, default=3, help='beam size')
     math.set_defaults(handler=cmd_math)
+
+    run = sub.add_parser('run', help='run a bert4keras script unchanged (Keras 2.3 idioms)')
+    run.add_argument('script', help='a Python script written for bert4keras')
+    run.add_argument('args', nargs=argparse.REMAINDER, help='its own arguments')
+    run.set_defaults(handler=cmd_run)
 
     from bert4keras_blog.hf2tf import KINDS as HF_KINDS
     convert = sub.add_parser('convert', help='convert checkpoints between formats')
@@ -238,6 +260,8 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.handler is cmd_run:  # the script's own errors are its to report
+        return cmd_run(args)
     try:
         return args.handler(args)
     except (BlogError, OSError) as error:
