@@ -375,3 +375,23 @@ def test_web_serving_calls_the_model_for_a_request(monkeypatch):
     assert answer == {'code': 0, 'desc': 'succeeded', 'data': top_classes('2,7,9', 2)}
     missing = json.loads(web.wraps(top_classes, {'query': (None, True)})())
     assert missing['code'] == 1 and 'query' in missing['desc']
+
+
+def test_cli_run_runs_a_script_as_python_would(tmp_path):
+    """Its folder on sys.path (``from task_sentiment_albert import *``), its own
+    arguments, __name__ == '__main__', exit status passed on, eager by default."""
+    (tmp_path / 'sibling.py').write_text('VALUE = 41\n')
+    (tmp_path / 'main.py').write_text(
+        'import sys\nimport tensorflow as tf\nfrom sibling import VALUE\n'
+        'if __name__ == "__main__":\n'
+        '    print(VALUE + 1, sys.argv[1:], tf.executing_eagerly())\n'
+        '    sys.exit(3)\n')
+    done = subprocess.run([sys.executable, '-m', 'bert4keras_blog.cli', 'run',
+                           str(tmp_path / 'main.py'), '--flag', 'x'],
+                          capture_output=True, text=True, timeout=300, cwd=str(HERE))
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert done.stdout.split('\n')[-2] == "42 ['--flag', 'x'] True"
+    missing = subprocess.run([sys.executable, '-m', 'bert4keras_blog.cli', 'run',
+                              str(tmp_path / 'nope.py')], capture_output=True, text=True,
+                             timeout=300)
+    assert missing.returncode == 2 and 'no such script' in missing.stderr

@@ -99,6 +99,7 @@ def test_bert4keras_text_encoder_with_two_dropout_views():
     from bert4keras.snippets import sequence_padding
     from bert4keras_blog.checkpoints import build_model, tiny
     from bert4keras_blog.corpora import peoples_daily
+    keras.utils.set_random_seed(1)
     paths = tiny('bert')
     bert = build_model('bert', paths, dropout_rate=0.1)
     cls = keras.layers.Lambda(lambda h: h[:, 0])(bert.output)
@@ -108,10 +109,11 @@ def test_bert4keras_text_encoder_with_two_dropout_views():
     token_ids = sequence_padding([tokenizer.encode(t, maxlen=32)[0] for t in texts])
     x = [token_ids, np.zeros_like(token_ids)]
     model = SimSiam(encoder, lambda batch: batch, projection_head(32, 32))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
     v1 = model.online(x, training=True)[0].numpy()
     v2 = model.online(x, training=True)[0].numpy()
     assert np.abs(v1 - v2).max() > 1e-3  # dropout makes two different views
-    losses = model.fit(x, epochs=4, batch_size=32, verbose=0).history['loss']
-    assert losses[-1] < losses[0]
+    # x is [token_ids, segment_ids] with no targets: both inputs reach the encoder
+    losses = model.fit(x, epochs=8, batch_size=32, verbose=0).history['loss']
+    assert losses[-1] < losses[0] - 0.1, losses  # seeds 0-3 measured: falls by 0.13-0.43
     assert model.embed(x).shape == (64, 48)
