@@ -53,7 +53,7 @@ What it does, in order (each step is needed, see ../shared/STACK_NOTES.md):
    ``backend.T5_BERT4KERAS_LEGACY = True`` before building to get
    bert4keras' behaviour back, e.g. for weights fine-tuned under it.
 
-Steps 9-12 make bert4keras' own examples, written for Keras 2.3.1, behave as
+Steps 9-13 make bert4keras' own examples, written for Keras 2.3.1, behave as
 they did there:
 
 9. A generator yielding ``[token_ids, segment_ids], None`` (every seq2seq
@@ -258,6 +258,7 @@ _tf_keras_backend.RandomGenerator._maybe_init = _fresh_unseeded_draws(
     _tf_keras_backend.RandomGenerator._maybe_init)
 # Its warning ("will return identical values each time") no longer holds.
 keras.initializers.Initializer._warn_reuse = lambda self: None
+
 
 def _explain_checkpoint_failure(transformer, checkpoint, mapping):
     """Finds the first variable that is missing or has the wrong shape."""
