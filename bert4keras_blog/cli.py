@@ -3,9 +3,11 @@
 Subcommands:
     info                         versions of the stack and the devices TF sees
     tiny KIND OUT_DIR [--seed]   write a tiny checkpoint in KIND's release format
-    check KIND --config --checkpoint [--dict | --spm]
-                                 build the bert4keras model, load the checkpoint,
-                                 run one Chinese sentence through it
+    check DIR | check [KIND] --config --checkpoint [--dict | --spm]
+                                 find a release's files (DIR as it unpacks), build
+                                 the bert4keras model, load the checkpoint, run
+                                 one Chinese sentence through it
+    releases                     the real releases: folders and file names
     math TEXT [--run DIR]        solve a word problem with a solver trained by
                                  examples/post3_math_word_problems.py
     xiangqi play [--checkpoint DIR] [--side red|black]
@@ -14,6 +16,9 @@ Subcommands:
     xiangqi generate OUT [--games N] [--seed S] [--workers W]
                                  games Fairy-Stockfish plays against itself
     xiangqi check FILE           check a game record file move by move
+    rerun RUN_DIR [--run-dir NEW]
+                                 run an example again with the settings, release
+                                 and data its metrics.json records
     run SCRIPT [ARGS...]         run a bert4keras script written for Keras 2.3 as it
                                  is (graph mode when it uses TF1-graph idioms)
     convert hf2tf SRC_DIR OUT_DIR --kind KIND
@@ -85,17 +90,39 @@ def check_checkpoint(kind, paths, text=SAMPLE):
 
 
 def cmd_check(args):
-    needed = 'spm' if args.kind.startswith('mt5') else 'dict'
-    if getattr(args, needed) is None:
-        raise BlogError('%s checkpoints need --%s' % (args.kind, needed))
-    read_config(args.config)  # a broken config is reported with its line
-    paths = {'config': args.config, 'checkpoint': args.checkpoint,
-             'dict': args.dict, 'spm': args.spm}
-    result = check_checkpoint(args.kind, paths)
+    from bert4keras_blog.checkpoints import KINDS, find_release, release_from_files
+    kind, folder = args.target, None
+    if kind is not None and kind not in KINDS + ('albert_unshared',):
+        kind, folder = None, args.target
+    files = {k: getattr(args, k) for k in ('config', 'checkpoint', 'dict', 'spm')}
+    if folder and any(files.values()):
+        raise BlogError('give a release folder or --config/--checkpoint/--dict, not both')
+    if folder is None and not any(files.values()):
+        raise BlogError('give a release folder, or --config, --checkpoint and --dict (--spm)')
+    paths = find_release(folder) if folder else release_from_files(**files)
+    read_config(paths['config'])  # a broken config is reported with its line
+    kind = kind or paths['kind']
+    result = check_checkpoint(kind, paths)
     print('%s: %s loaded, %d parameters, output %s, %.1f s' % (
-        args.kind, args.checkpoint, result['parameters'], result['output_shape'],
+        kind, paths['checkpoint'], result['parameters'], result['output_shape'],
         result['seconds']))
     return 0
+
+
+def cmd_releases(args):
+    from bert4keras_blog.checkpoints import RELEASES
+    for release in RELEASES.values():
+        files = [release.config, release.checkpoint + '.{index,data-*}', release.vocab]
+        if release.generator_config:
+            files.insert(1, release.generator_config)
+        print('%-8s %s\n         %s/: %s\n         from %s' % (
+            release.kind, release.title, release.folder, ', '.join(files), release.source))
+    return 0
+
+
+def cmd_rerun(args):
+    from bert4keras_blog.runs import rerun
+    return rerun(args.run_dir_to_repeat, args.run_dir)
 
 
 def cmd_math(args):
@@ -189,12 +216,21 @@ def build_parser():
     tiny.set_defaults(handler=cmd_tiny)
 
     check = sub.add_parser('check', help='load a checkpoint and run one sentence')
-    check.add_argument('kind', choices=KINDS + ('albert_unshared',))
-    check.add_argument('--config', required=True)
-    check.add_argument('--checkpoint', required=True)
+    check.add_argument('target', nargs='?', metavar='DIR | KIND',
+                       help='a release folder, or the kind (%s; default: read off the '
+                            'checkpoint) of the files given below' % ', '.join(KINDS))
+    check.add_argument('--config')
+    check.add_argument('--checkpoint')
     check.add_argument('--dict', help='vocab.txt (BERT-style kinds)')
     check.add_argument('--spm', help='sentencepiece model (mT5)')
     check.set_defaults(handler=cmd_check)
+    sub.add_parser('releases', help='the real releases, their folders and file names'
+                   ).set_defaults(handler=cmd_releases)
+    rerun = sub.add_parser('rerun', help="run an example again from its run folder's record")
+    rerun.add_argument('run_dir_to_repeat', metavar='RUN_DIR', help='holds metrics.json')
+    rerun.add_argument('--run-dir', default=None, help='write the new run here (default: '
+                                                       'the recorded one, overwritten)')
+    rerun.set_defaults(handler=cmd_rerun)
 
     math = sub.add_parser('math', help='solve maths word problems with a trained solver')
     math.add_argument('text', nargs='+', help='problem text(s)')

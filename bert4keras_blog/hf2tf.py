@@ -35,6 +35,8 @@ import tempfile
 
 import numpy as np
 
+from bert4keras_blog.checkpoints.releases import RELEASES, vocab_key
+from bert4keras_blog.checkpoints.tfwriter import ShardedWriter
 from bert4keras_blog.errors import BlogError
 
 __all__ = ['KINDS', 'convert', 'tf_name', 'required_names']
@@ -273,46 +275,6 @@ def _electra_is_generator(config):
         any('Generator' in a or 'MaskedLM' in a for a in config.get('architectures', []))
 
 
-# ------------------------------------------------------------------ writing
-
-class _ShardedWriter(object):
-    """Writes variables in shards of about ``shard_bytes`` and merges them
-    into one checkpoint, so memory holds one shard at a time."""
-
-    def __init__(self, prefix, shard_bytes=256 << 20):
-        self.prefix, self.shard_bytes = prefix, shard_bytes
-        self.pending, self.size, self.shards = {}, 0, []
-
-    def add(self, name, value):
-        self.pending[name] = value
-        self.size += value.nbytes
-        if self.size >= self.shard_bytes:
-            self.flush()
-
-    def flush(self):
-        import tensorflow as tf
-        if not self.pending:
-            return
-        shard = '%s-part-%03d' % (self.prefix, len(self.shards))
-        names = sorted(self.pending)
-        with tf.device('/cpu:0'):
-            tf.raw_ops.SaveV2(prefix=shard, tensor_names=names,
-                              shape_and_slices=[''] * len(names),
-                              tensors=[tf.constant(self.pending[n]) for n in names])
-        self.shards.append(shard)
-        self.pending, self.size = {}, 0
-
-    def close(self):
-        import tensorflow as tf
-        self.flush()
-        with tf.device('/cpu:0'):
-            tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=self.shards,
-                                          destination_prefix=self.prefix, delete_old_dirs=True)
-        folder = os.path.dirname(self.prefix)
-        with open(os.path.join(folder, 'checkpoint'), 'w') as f:
-            f.write('model_checkpoint_path: "%s"\n' % os.path.basename(self.prefix))
-
-
 def _configs(kind, hf, generator):
     """The bert4keras JSON config (Google's keys) for a Hugging Face config."""
     if kind == 'mt5.1.1':  # the keys of mt5.CONFIGS
@@ -359,11 +321,6 @@ def required_names(kind, config, generator=False):
 
 # ------------------------------------------------------------------ convert
 
-CHECKPOINT_NAMES = {'bert': 'bert_model.ckpt', 'roberta': 'bert_model.ckpt',
-                    'albert': 'model.ckpt', 'electra': 'electra_model.ckpt',
-                    'mt5.1.1': 'model.ckpt'}
-
-
 def convert(src_dir, out_dir, kind, shard_bytes=256 << 20):
     """Converts a Hugging Face model folder into a Google-format release.
 
@@ -393,13 +350,14 @@ def convert(src_dir, out_dir, kind, shard_bytes=256 << 20):
     if os.path.exists(out_dir) and os.listdir(out_dir):
         raise BlogError('%s exists and is not empty; nothing was written' % out_dir)
     config = _configs(kind, hf_config, generator)
+    release = RELEASES[kind]
 
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix='.hf2tf-', dir=parent)
     try:
-        prefix = os.path.join(staging, CHECKPOINT_NAMES[kind])
-        writer = _ShardedWriter(prefix, shard_bytes)
+        prefix = os.path.join(staging, release.checkpoint)
+        writer = ShardedWriter(prefix, shard_bytes)
         unknown, written = [], {}
         for path in _weight_files(src_dir):
             for name, value in iter_tensors(path):
@@ -424,23 +382,16 @@ def convert(src_dir, out_dir, kind, shard_bytes=256 << 20):
             raise BlogError('%s: %d tensors a %s checkpoint needs are missing, nothing was '
                             'written: %s' % (src_dir, len(missing), kind, ', '.join(missing[:20])))
         writer.close()
-        config_name = 'mt5_config.json' if kind == 'mt5.1.1' else (
-            'albert_config.json' if kind == 'albert' else 'bert_config.json')
+        config_name = release.generator_config if generator else release.config
         with open(os.path.join(staging, config_name), 'w') as f:
             json.dump(config, f, indent=2)
-        for name in vocab:
-            target = 'sentencepiece.model' if name == 'spiece.model' else name
-            shutil.copy(os.path.join(src_dir, name), os.path.join(staging, target))
+        shutil.copy(os.path.join(src_dir, vocab[0]), os.path.join(staging, release.vocab))
         if os.path.exists(out_dir):
             os.rmdir(out_dir)
         os.replace(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    paths = {'config': os.path.join(out_dir, config_name),
-             'checkpoint': os.path.join(out_dir, CHECKPOINT_NAMES[kind])}
-    if 'vocab.txt' in vocab:
-        paths['dict'] = os.path.join(out_dir, 'vocab.txt')
-    if 'spiece.model' in vocab:
-        paths['spm'] = os.path.join(out_dir, 'sentencepiece.model')
-    return paths
+    return {'config': os.path.join(out_dir, config_name),
+            'checkpoint': os.path.join(out_dir, release.checkpoint),
+            vocab_key(kind): os.path.join(out_dir, release.vocab)}

@@ -14,10 +14,11 @@
 # 3. Replaced-token detection on a few sentences.
 #
 #   python examples/post1_albert_electra.py           # about 4 minutes on 2 CPU cores
-#   python examples/post1_albert_electra.py --bert DIR --albert DIR --electra DIR
-#       real Chinese releases (folders holding the config, checkpoint and vocab)
+#   python examples/post1_albert_electra.py --pretrained chinese_L-12_H-768_A-12 \
+#       albert_base chinese_electra_base_L-12_H-768_A-12
+#       real Chinese releases, any subset (each folder as it unpacks); the parts
+#       a missing release would need are skipped, and the run says which and why
 import argparse
-import glob
 import os
 import sys
 import time
@@ -29,14 +30,14 @@ from bert4keras.optimizers import Adam
 from bert4keras.snippets import DataGenerator, sequence_padding
 from bert4keras.tokenizers import Tokenizer
 from bert4keras_blog.backend import keras
-from bert4keras_blog.checkpoints import build_model, save_checkpoint, tiny
+from bert4keras_blog.checkpoints import build_model, save_checkpoint, tiny, variable_shapes
 from bert4keras_blog.corpora import peoples_daily, reviews
 from bert4keras_blog.pretrained import (
     ElectraPretraining, MaskedLMPretraining, build_classifier, build_electra_pair,
     compare_architectures,
     parameter_count, replaced_token_detection, width_for_parameters)
-from bert4keras_blog.training import (
-    new_figure, run_dir, save_figure, save_metrics, set_seed)
+from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
+from bert4keras_blog.training import new_figure, save_figure, set_seed
 
 EXAMPLE = 'post1_albert_electra'
 SIZE = dict(vocab_size=21128, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
@@ -45,16 +46,21 @@ SIZE = dict(vocab_size=21128, hidden_size=256, num_hidden_layers=4, num_attentio
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='ALBERT and ELECTRA, measured (post 1).')
-    for name in ('bert', 'albert', 'electra'):
-        parser.add_argument('--' + name, help='folder of a real %s release' % name)
-    parser.add_argument('--pretrain-steps', type=int, default=150)
+    add_release_arguments(parser, kinds=('bert', 'roberta', 'albert', 'electra'), many=True)
+    parser.add_argument('--pretrain-steps', type=int, default=150,
+                        help='tiny models only: pre-training steps each (default %(default)s)')
     parser.add_argument('--finetune-steps', type=int, default=150)
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--maxlen', type=int, default=64)
+    parser.add_argument('--lr', type=float, help='fine-tuning Adam rate (real: 2e-5, tiny: 2e-3)')
     parser.add_argument('--no-memory', action='store_true', help='skip peak-memory processes')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--run-dir', default=None)
-    return parser.parse_args(argv)
+    return parse_example_args(parser, argv, resolve_defaults)
+
+
+def resolve_defaults(args):
+    args.lr = args.lr or (2e-5 if args.releases else 2e-3)
 
 
 # ---------------------------------------------------------------- 1. cost
@@ -145,19 +151,28 @@ class ReviewBatches(DataGenerator):
                 tokens, segments, labels = [], [], []
 
 
-def finetune(args, checkpoints, tokenizer):
+# (row name, bert4keras model, which release it is built from)
+FINETUNED = (('BERT', 'bert', 'bert'), ('ALBERT', 'albert', 'albert'),
+             ('ALBERT-unshared', 'albert_unshared', 'albert'),
+             ('ELECTRA discriminator', 'electra', 'electra'))
+
+
+def finetune(args, checkpoints):
+    """Fine-tunes every model whose release is in ``checkpoints``."""
     rng = np.random.default_rng(args.seed)
     data = reviews()
     order = rng.permutation(len(data))
     train = [data[i] for i in order[:args.finetune_steps * args.batch_size]]
     test = [data[i] for i in order[-1000:]]
     rows = []
-    for name, kind, source in (('BERT', 'bert', 'bert'), ('ALBERT', 'albert', 'albert'),
-                               ('ALBERT-unshared', 'albert_unshared', 'albert'),
-                               ('ELECTRA discriminator', 'electra', 'electra')):
+    for name, kind, source in FINETUNED:
+        if source not in checkpoints:
+            continue
         set_seed(args.seed)
-        model = build_classifier(kind, checkpoints[source])
-        model.compile(optimizer=Adam(2e-3), loss='sparse_categorical_crossentropy',
+        paths = checkpoints[source]
+        tokenizer = Tokenizer(paths['dict'], do_lower_case=True)
+        model = build_classifier(kind if kind != 'bert' else paths.get('kind', 'bert'), paths)
+        model.compile(optimizer=Adam(args.lr), loss='sparse_categorical_crossentropy',
                       metrics=['accuracy'])
         batches = ReviewBatches(train, tokenizer, args.maxlen, args.batch_size)
         start = time.time()
@@ -173,39 +188,51 @@ def finetune(args, checkpoints, tokenizer):
 
 
 def real_checkpoints(args):
-    """Folders of real releases -> paths (config, checkpoint prefix, vocab)."""
-    found = {}
-    for kind in ('bert', 'albert', 'electra'):
-        folder = getattr(args, kind)
-        if not folder:
-            continue
-        configs = sorted(glob.glob(os.path.join(folder, '*config*.json')))
-        indexes = sorted(glob.glob(os.path.join(folder, '*.index')))
-        vocabs = sorted(glob.glob(os.path.join(folder, 'vocab*.txt')))
-        if kind == 'electra':
-            configs = [c for c in configs if 'generator' not in c] or configs
-        found[kind] = {'config': configs[0], 'checkpoint': indexes[0][:-len('.index')],
-                       'dict': vocabs[0]}
-    return found
+    """The given releases by role (BERT and RoBERTa both play 'bert'), and
+    what cannot run without the missing ones, with the reason."""
+    found = {('bert' if r['kind'] == 'roberta' else r['kind']): r for r in args.releases}
+    skipped = []
+    for name, _, source in FINETUNED:
+        if source not in found:
+            skipped.append({'part': 'fine-tune ' + name,
+                            'why': 'no %s release given' % source.upper()})
+    electra = found.get('electra')
+    if electra is None:
+        skipped.append({'part': 'replaced-token detection', 'why': 'no ELECTRA release given'})
+    elif 'generator_config' not in electra:
+        skipped.append({'part': 'replaced-token detection',
+                        'why': '%s has no *generator_config.json' % electra['folder']})
+    elif not any(n.startswith('generator/') for n in variable_shapes(electra['checkpoint'])):
+        skipped.append({'part': 'replaced-token detection',
+                        'why': '%s holds no generator/ variables (a discriminator-only '
+                               'release)' % electra['checkpoint']})
+    else:
+        found['electra_pair'] = build_electra_pair(electra['config'],
+                                                   electra['generator_config'],
+                                                   electra['checkpoint'])
+    return found, skipped
 
 
 def main(argv=None):
     args = parse_args(argv)
     set_seed(args.seed)
-    folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
-    start = time.time()
+    run = Run(EXAMPLE, args, __file__)
+    folder, start = run.folder, time.time()
     costs = cost_table(args, folder)
-    real = real_checkpoints(args)
-    if real:
-        tokenizer = Tokenizer(next(iter(real.values()))['dict'], do_lower_case=True)
-        checkpoints, pretraining = real, {}
+    skipped = []
+    if args.releases:
+        checkpoints, skipped = real_checkpoints(args)
+        pretraining = {}
+        for part in skipped:
+            print('skipped: %(part)s (%(why)s)' % part)
     else:
         tokenizer = Tokenizer(tiny('bert')['dict'], do_lower_case=True)
         checkpoints, pretraining = pretrain(args, folder, tokenizer)
-    accuracy = finetune(args, checkpoints, tokenizer)
+    accuracy = finetune(args, checkpoints)
     demo = []
     if 'electra_pair' in checkpoints:
         discriminator, generator = checkpoints['electra_pair']
+        tokenizer = Tokenizer(checkpoints['electra']['dict'], do_lower_case=True)
         for text in ('今天天气很好，我们去公园散步。', '人民日报发表新年社论。'):
             rows = replaced_token_detection(text, tokenizer, generator.model,
                                             discriminator.model, rate=0.3, seed=args.seed)
@@ -213,11 +240,14 @@ def main(argv=None):
             flagged = ''.join(r['shown'] for r in rows if r['score'] > 0.5)
             print('%s\n  shown: %s\n  flagged (p > 0.5): %s' % (text, shown, flagged or '-'))
             demo.append({'text': text, 'tokens': rows})
-    metrics = {'headline': 'electra_accuracy',
-               'electra_accuracy': accuracy[-1]['accuracy'],
+    by_name = {row['model']: row['accuracy'] for row in accuracy}
+    headline = 'electra_accuracy' if 'ELECTRA discriminator' in by_name else 'best_accuracy'
+    metrics = {'headline': headline,
+               headline: by_name.get('ELECTRA discriminator', max(by_name.values(), default=None)),
                'cost': costs, 'pretraining': pretraining, 'finetuning': accuracy,
-               'replaced_token_detection': demo, 'seconds': round(time.time() - start, 1)}
-    save_metrics(folder, metrics)
+               'replaced_token_detection': demo, 'skipped': skipped,
+               'seconds': round(time.time() - start, 1)}
+    run.save(metrics)
     return metrics
 
 

@@ -20,7 +20,8 @@ import numpy as np
 import bert4keras_blog  # noqa: F401
 from bert4keras_blog.backend import keras, tf
 from bert4keras_blog.dynamics import igr_penalty, loss_and_gradient_norm, sharpness
-from bert4keras_blog.training import new_figure, run_dir, save_figure, save_metrics, set_seed
+from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
+from bert4keras_blog.training import new_figure, save_figure, set_seed
 
 EXAMPLE = 'post2_learning_rate'
 
@@ -35,7 +36,8 @@ def parse_args(argv):
     parser.add_argument('--hidden', type=int, default=64)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--run-dir', default=None)
-    return parser.parse_args(argv)
+    add_release_arguments(parser, kinds=())
+    return parse_example_args(parser, argv)
 
 
 def load_data(seed):
@@ -99,7 +101,7 @@ def norm_at_loss(path, level):
     return float('nan')
 
 
-def run(name, rate, penalty, args, data):
+def train_run(name, rate, penalty, args, data):
     x_train, y_train, x_test, y_test = data
     model = make_model(args.hidden, args.seed)
     start = time.time()
@@ -133,12 +135,13 @@ def plot(runs, levels, path):
 
 def main(argv=None):
     args = parse_args(argv)
-    folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
+    run = Run(EXAMPLE, args, __file__)
+    folder = run.folder
     data = load_data(args.seed)
     rates = sorted(args.rates)
-    runs = [run('GD h=%g' % h, h, 0.0, args, data) for h in rates]
+    runs = [train_run('GD h=%g' % h, h, 0.0, args, data) for h in rates]
     small, large = rates[0], rates[-1]
-    runs.append(run('GD h=%g + penalty %g (= %g/4)' % (small, igr_penalty(large), large),
+    runs.append(train_run('GD h=%g + penalty %g (= %g/4)' % (small, igr_penalty(large), large),
                     small, igr_penalty(large), args, data))
     levels = [0.5, 0.2, 0.1]
     print('%-34s %6s %10s %10s %10s %10s %9s %8s %8s' % (
@@ -160,7 +163,7 @@ def main(argv=None):
                'prediction_holds': decreasing, 'runs': [{k: v for k, v in r.items() if k != 'path'}
                                                        for r in runs],
                'target_loss': args.target_loss, 'figure': figure}
-    save_metrics(folder, metrics)
+    run.save(metrics)
     print('plot: %s' % figure)
     return metrics
 

@@ -8,8 +8,8 @@
 #
 #   python examples/post3_math_word_problems.py            # tiny BERT + synthetic problems
 #   python examples/post3_math_word_problems.py \
-#       --config .../bert_config.json --checkpoint .../bert_model.ckpt \
-#       --dict .../vocab.txt --data .../ape210k       # real data, the post's settings
+#       --pretrained chinese_roberta_wwm_ext_L-12_H-768_A-12 --data ape210k/
+#       # real release and data, the post's settings (or --config/--checkpoint/--dict)
 import argparse
 import json
 import os
@@ -19,26 +19,25 @@ import time
 
 import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.layers import Loss
-from bert4keras.models import build_transformer_model
 from bert4keras.optimizers import Adam
 from bert4keras.tokenizers import Tokenizer
 from bert4keras_blog.backend import K, keras
-from bert4keras_blog.checkpoints import tiny
+from bert4keras_blog.checkpoints import build_model, tiny
+from bert4keras_blog.datafiles import accept
+from bert4keras_blog.errors import BlogError
 from bert4keras_blog.mathword import heldout_split, load_ape210k, write_jsonl
 from bert4keras_blog.mathword.solver import (
     MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary)
-from bert4keras_blog.training import (
-    KeepBest, add_common_arguments, make_strategy, run_dir, save_metrics, set_seed)
+from bert4keras_blog.runs import Run, add_data_arguments, add_release_arguments, parse_example_args
+from bert4keras_blog.training import KeepBest, add_common_arguments, make_strategy, set_seed
 
 EXAMPLE = 'post3_math_word_problems'
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='UniLM solves maths word problems (post 3).')
-    parser.add_argument('--config', help='bert_config.json of a Chinese BERT/RoBERTa')
-    parser.add_argument('--checkpoint', help='bert_model.ckpt prefix')
-    parser.add_argument('--dict', help='vocab.txt')
-    parser.add_argument('--data', help='folder with train.ape.json, valid.ape.json, test.ape.json')
+    add_release_arguments(parser, kinds=('bert', 'roberta'))
+    add_data_arguments(parser, 'folder with train.ape.json, valid.ape.json, test.ape.json')
     parser.add_argument('--maxlen', type=int, help='source length (real: 192, tiny: 96)')
     parser.add_argument('--lr', type=float, help='learning rate (real: 2e-5, tiny: 2e-3)')
     parser.add_argument('--topk', type=int, default=3, help='beam size for the final test')
@@ -47,14 +46,18 @@ def parse_args(argv):
                         help='replace numbers by slot tokens instead of generating their digits '
                              '(easier for small models; the post generates digits)')
     add_common_arguments(parser, epochs=None, batch_size=32)
-    args = parser.parse_args(argv)
-    real = args.checkpoint is not None
-    if real and not (args.config and args.dict and args.data):
-        parser.error('--checkpoint needs --config, --dict and --data')
+    return parse_example_args(parser, argv, resolve_defaults)
+
+
+def resolve_defaults(args):
+    """The post's settings for a real release, small ones for the tiny model."""
+    real = bool(args.releases)
+    if real and not args.data:
+        raise BlogError('a real release trains on real problems: add --data ape210k/ '
+                        '(train.ape.json, valid.ape.json, test.ape.json)')
     args.maxlen = args.maxlen or (192 if real else 96)
     args.lr = args.lr or (2e-5 if real else 2e-3)
     args.epochs = args.epochs or (100 if real else 8)
-    return args
 
 
 # -------------------------------------------------------------------- data
@@ -65,9 +68,7 @@ def load_data(args, folder):
         splits = {}
         for name in ('train', 'valid', 'test'):
             records = load_ape210k(os.path.join(args.data, '%s.ape.json' % name))
-            print(records.report)
-            with open(os.path.join(folder, '%s.rejected.txt' % name), 'w', encoding='utf-8') as f:
-                f.write(records.report.details())
+            accept(records.report, folder, name, args.max_rejected)
             splits[name] = records
         return splits['train'], splits['valid'], splits['test']
     # Held out: problems whose numbers never appeared with that template in training.
@@ -93,14 +94,11 @@ class CrossEntropy(Loss):
 
 def build(args):
     """UniLM on the checkpoint; the real vocabulary is trimmed as in the post."""
-    if args.checkpoint:
-        paths = {'config': args.config, 'checkpoint': args.checkpoint, 'dict': args.dict}
-    else:
-        paths = tiny('bert')
-    token_dict, keep_tokens = math_vocabulary(paths['dict'], trim=args.checkpoint is not None)
+    paths = args.releases[0] if args.releases else dict(tiny('bert'), kind='bert')
+    token_dict, keep_tokens = math_vocabulary(paths['dict'], trim=bool(args.releases))
     tokenizer = Tokenizer(token_dict, do_lower_case=True)
-    model = build_transformer_model(paths['config'], paths['checkpoint'], application='unilm',
-                                    keep_tokens=keep_tokens, with_mlm=True)
+    model = build_model(paths['kind'], paths, application='unilm', keep_tokens=keep_tokens,
+                        with_mlm=True)
     output = CrossEntropy(2)(model.inputs + model.outputs)
     trainer = keras.models.Model(model.inputs, output)
     trainer.compile(optimizer=Adam(args.lr))
@@ -114,8 +112,8 @@ def main(argv=None):
     args = parse_args(argv)
     strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
     set_seed(args.seed)
-    folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
-    start = time.time()
+    run = Run(EXAMPLE, args, __file__)
+    folder, start = run.folder, time.time()
     train, valid, test = load_data(args, folder)
     with strategy.scope():  # model and optimizer variables live on every replica
         model, trainer, codec, paths, keep_tokens = build(args)
@@ -140,8 +138,11 @@ def main(argv=None):
         'best_valid_accuracy': keep_best.best['accuracy'], 'epochs': keep_best.history,
         'beam_size': args.topk, 'seconds': round(time.time() - start, 1),
         'data': args.data or 'synthetic', 'number_slots': args.number_slots,
+        'vocabulary': len(keep_tokens) if keep_tokens else codec.tokenizer._vocab_size,
     }
-    save_metrics(folder, metrics)
+    print('vocabulary: %d tokens%s' % (metrics['vocabulary'], ' (keep_tokens trimmed)'
+                                       if keep_tokens else ''))
+    run.save(metrics)
     save_solver_config(folder, args, paths, keep_tokens)
     print('held-out accuracy: %.1f%% (beam %d), %.1f%% (greedy) on %d problems' % (
         100 * beam['accuracy'], args.topk, 100 * greedy['accuracy'], len(test)))

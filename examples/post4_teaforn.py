@@ -10,69 +10,71 @@
 # budget, so that both runs stop short of perfect and differences can show.
 #
 #   python examples/post4_teaforn.py                      # tiny BERT + synthetic problems
-#   python examples/post4_teaforn.py --config ... --checkpoint ... --dict ... --data ape210k/
+#   python examples/post4_teaforn.py --pretrained chinese_L-12_H-768_A-12/ --data ape210k/
 import argparse
 import os
 import sys
 import time
 
 import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
-from bert4keras.models import build_transformer_model
 from bert4keras.optimizers import Adam
 from bert4keras.tokenizers import Tokenizer
-from bert4keras_blog.checkpoints import tiny
+from bert4keras_blog.checkpoints import build_model, tiny
+from bert4keras_blog.datafiles import accept
+from bert4keras_blog.errors import BlogError
 from bert4keras_blog.mathword import heldout_split, load_ape210k
 from bert4keras_blog.mathword.solver import (
     MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary)
 from bert4keras_blog.teaforn import TeaForN
+from bert4keras_blog.runs import Run, add_data_arguments, add_release_arguments, parse_example_args
 from bert4keras_blog.training import (
-    KeepBest, add_common_arguments, make_strategy, new_figure, run_dir, save_figure, save_metrics,
-    set_seed)
+    KeepBest, add_common_arguments, make_strategy, new_figure, save_figure, set_seed)
 
 EXAMPLE = 'post4_teaforn'
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='Teacher forcing vs TeaForN (post 4).')
-    parser.add_argument('--config')
-    parser.add_argument('--checkpoint')
-    parser.add_argument('--dict')
-    parser.add_argument('--data', help='folder with train.ape.json, valid.ape.json, test.ape.json')
+    add_release_arguments(parser, kinds=('bert', 'roberta'))
+    add_data_arguments(parser, 'folder with train.ape.json, valid.ape.json, test.ape.json')
     parser.add_argument('--n', type=int, default=3, help='TeaForN passes (default 3)')
     parser.add_argument('--feedback', default='output', choices=['output', 'expected_embedding'])
     parser.add_argument('--topk', type=int, default=3, help='beam size')
     parser.add_argument('--train-size', type=int, default=2000)
     parser.add_argument('--raw-numbers', action='store_true',
                         help='generate digits (the post-3 default; needs a longer budget)')
-    parser.add_argument('--lr', type=float)
-    parser.add_argument('--maxlen', type=int)
+    parser.add_argument('--lr', type=float, help='learning rate (real: 2e-5, tiny: 2e-3)')
+    parser.add_argument('--maxlen', type=int, help='source length (real: 192, tiny: 96)')
     add_common_arguments(parser, epochs=None, batch_size=32)
-    args = parser.parse_args(argv)
-    real = args.checkpoint is not None
-    if real and not (args.config and args.dict and args.data):
-        parser.error('--checkpoint needs --config, --dict and --data')
+    return parse_example_args(parser, argv, resolve_defaults)
+
+
+def resolve_defaults(args):
+    real = bool(args.releases)
+    if real and not args.data:
+        raise BlogError('a real release trains on real problems: add --data ape210k/ '
+                        '(train.ape.json, valid.ape.json, test.ape.json)')
     args.lr = args.lr or (2e-5 if real else 2e-3)
     args.maxlen = args.maxlen or (192 if real else 96)
     args.epochs = args.epochs or (20 if real else 2)
-    return args
 
 
-def load_data(args):
+def load_data(args, folder):
     if args.data:
-        return [load_ape210k(os.path.join(args.data, '%s.ape.json' % name))
-                for name in ('train', 'valid', 'test')]
+        splits = []
+        for name in ('train', 'valid', 'test'):
+            records = load_ape210k(os.path.join(args.data, '%s.ape.json' % name))
+            accept(records.report, folder, name, args.max_rejected)
+            splits.append(records)
+        return splits
     return heldout_split(args.train_size, seed=args.seed)
 
 
 def build(args):
-    if args.checkpoint:
-        paths = {'config': args.config, 'checkpoint': args.checkpoint, 'dict': args.dict}
-    else:
-        paths = tiny('bert')
-    token_dict, keep_tokens = math_vocabulary(paths['dict'], trim=args.checkpoint is not None)
-    transformer = build_transformer_model(
-        paths['config'], paths['checkpoint'], application='unilm', with_mlm=True,
-        keep_tokens=keep_tokens, return_keras_model=False)
+    paths = args.releases[0] if args.releases else dict(tiny('bert'), kind='bert')
+    token_dict, keep_tokens = math_vocabulary(paths['dict'], trim=bool(args.releases))
+    transformer = build_model(paths['kind'], paths, application='unilm', with_mlm=True,
+                              keep_tokens=keep_tokens, return_keras_model=False)
     codec = ProblemCodec(Tokenizer(token_dict, do_lower_case=True), maxlen=args.maxlen,
                          number_slots=not args.raw_numbers)
     return transformer, codec
@@ -119,8 +121,9 @@ def plot(runs, path):
 def main(argv=None):
     args = parse_args(argv)
     strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
-    folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
-    data = load_data(args)
+    run = Run(EXAMPLE, args, __file__)
+    folder = run.folder
+    data = load_data(args, folder)
     runs = [train_once(n, args, data, folder, strategy) for n in (1, args.n)]
     figure = os.path.join(folder, 'validation_accuracy.png')
     plot(runs, figure)
@@ -135,7 +138,7 @@ def main(argv=None):
                'teaforn_greedy_accuracy': runs[1]['greedy_accuracy'],
                'teacher_forcing_greedy_accuracy': runs[0]['greedy_accuracy'],
                'runs': runs, 'figure': figure, 'test_problems': len(data[2])}
-    save_metrics(folder, metrics)
+    run.save(metrics)
     print('plot: %s' % figure)
     return metrics
 

@@ -21,7 +21,8 @@ import bert4keras_blog  # noqa: F401
 from bert4keras_blog.backend import keras, tf
 from bert4keras_blog.simsiam import (
     BYOL, CollapseMonitor, MomentumSchedule, SimSiam, knn_accuracy, projection_head)
-from bert4keras_blog.training import new_figure, run_dir, save_figure, save_metrics, set_seed
+from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
+from bert4keras_blog.training import new_figure, save_figure, set_seed
 
 EXAMPLE = 'post5_simsiam'
 VARIANTS = ['SimSiam', 'no stop-gradient', 'no predictor', 'BYOL']
@@ -36,7 +37,8 @@ def parse_args(argv):
     parser.add_argument('--variants', nargs='+', default=VARIANTS, choices=VARIANTS)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--run-dir', default=None)
-    return parser.parse_args(argv)
+    add_release_arguments(parser, kinds=())
+    return parse_example_args(parser, argv)
 
 
 def load_digits_split(seed):
@@ -117,7 +119,8 @@ def plot(runs, path):
 
 def main(argv=None):
     args = parse_args(argv)
-    folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
+    run = Run(EXAMPLE, args, __file__)
+    folder = run.folder
     data = load_digits_split(args.seed)
     x_train, y_train, x_test, y_test = data
     raw = knn_accuracy(x_train.reshape(len(x_train), -1), y_train,
@@ -130,7 +133,7 @@ def main(argv=None):
     metrics = {'headline': 'simsiam_knn_accuracy',
                'simsiam_knn_accuracy': finals.get('SimSiam', {}).get('knn'),
                'raw_pixel_knn_accuracy': raw, 'final': finals, 'runs': runs, 'figure': figure}
-    save_metrics(folder, metrics)
+    run.save(metrics)
     print('plot: %s' % figure)
     return metrics
 

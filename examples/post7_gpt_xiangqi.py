@@ -15,8 +15,8 @@
 # trained from scratch. Real setting, as the post:
 #
 #   python examples/post7_gpt_xiangqi.py
-#   python examples/post7_gpt_xiangqi.py --data games.txt --config bert_config.json \
-#       --checkpoint bert_model.ckpt --dict vocab.txt --steps 20000
+#   python examples/post7_gpt_xiangqi.py --data games.txt \
+#       --pretrained chinese_L-12_H-768_A-12/ --steps 20000
 #   bert4keras-blog xiangqi play              # then play it in the terminal
 import argparse
 import os
@@ -27,10 +27,12 @@ import numpy as np
 
 import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.optimizers import Adam
+from bert4keras_blog.datafiles import accept
+from bert4keras_blog.runs import Run, add_data_arguments, add_release_arguments, parse_example_args
 from bert4keras_blog.training import (
-    add_common_arguments, make_strategy, new_figure, run_dir, save_figure, save_metrics,
-    set_seed)
+    add_common_arguments, make_strategy, new_figure, save_figure, set_seed)
 from bert4keras_blog.xiangqi import DEFAULT_GAMES, RandomPlayer, play_match, read_games
+from bert4keras_blog.xiangqi.records import rejected_lines
 from bert4keras_blog.xiangqi.engine import Engine, EngineNotFoundError
 from bert4keras_blog.xiangqi.lm import (
     GameBatches, build_move_model, build_trainer, save_move_model)
@@ -42,12 +44,9 @@ STAGES = (1 / 8, 1 / 4, 1 / 2, 1)
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='A language model plays xiangqi (post 7).')
-    parser.add_argument('--data', default=DEFAULT_GAMES,
-                        help='game records, ICCS moves one game a line (default: the shipped '
-                             'engine games)')
-    parser.add_argument('--config')
-    parser.add_argument('--checkpoint')
-    parser.add_argument('--dict')
+    add_release_arguments(parser, kinds=('bert', 'roberta'))
+    add_data_arguments(parser, 'game records, ICCS moves one game a line (default: the shipped '
+                               'engine games)')
     parser.add_argument('--steps', type=int, default=None,
                         help='training steps, split evenly over the four stages')
     parser.add_argument('--maxlen', type=int, default=None, help='tokens per game (4 a move)')
@@ -68,27 +67,23 @@ def parse_args(argv):
                         help='0 plays the best move; above 0 samples among --topk')
     parser.add_argument('--topk', type=int, default=None)
     add_common_arguments(parser, epochs=None, batch_size=None)
-    args = parser.parse_args(argv)
-    real = args.checkpoint is not None
-    if real and not (args.config and args.dict):
-        parser.error('--checkpoint needs --config and --dict (a BERT release)')
+    return parse_example_args(parser, argv, resolve_defaults)
+
+
+def resolve_defaults(args):
+    real = bool(args.releases)
+    args.data = args.data or DEFAULT_GAMES
     args.steps = args.steps or (20000 if real else 400)
     args.batch_size = args.batch_size or (16 if real else 32)
     args.maxlen = args.maxlen or 512
     args.lr = args.lr or (2e-5 if real else 1e-3)
-    return args
 
 
 # -------------------------------------------------------------------- data
 
-def load_games(args):
+def load_games(args, folder):
     games, problems = read_games(args.data)
-    for problem in problems[:10]:
-        print('skipped: %s' % problem)
-    if len(problems) > 10:
-        print('... and %d more games skipped' % (len(problems) - 10))
-    if not games:
-        raise SystemExit('%s holds no usable game' % args.data)
+    accept(rejected_lines(args.data, games, problems), folder, 'games', args.max_rejected)
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(games))
     held_out = max(1, len(games) // 20)
@@ -104,8 +99,10 @@ def load_games(args):
 
 def train(args, train_games, valid_games, strategy):
     with strategy.scope():  # model and optimizer variables live on every replica
-        if args.checkpoint:
-            transformer, tokenizer = build_move_model(args.config, args.checkpoint, args.dict)
+        if args.releases:
+            release = args.releases[0]
+            transformer, tokenizer = build_move_model(release['config'], release['checkpoint'],
+                                                      release['dict'])
         else:
             transformer, tokenizer = build_move_model()
         trainer = build_trainer(transformer, Adam(args.lr))
@@ -171,8 +168,9 @@ def main(argv=None):
     args = parse_args(argv)
     strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
     set_seed(args.seed)
-    folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
-    train_games, valid_games, skipped = load_games(args)
+    run = Run(EXAMPLE, args, __file__)
+    folder = run.folder
+    train_games, valid_games, skipped = load_games(args, folder)
     transformer, tokenizer, history = train(args, train_games, valid_games, strategy)
     paths = save_move_model(transformer, os.path.join(folder, 'model'))
     results = evaluate(args, transformer, tokenizer)
@@ -195,7 +193,7 @@ def main(argv=None):
     metrics = {'headline': 'win_rate_vs_random', 'win_rate_vs_random': win_rate,
                'results': results, 'history': history, 'skipped_games': skipped,
                'train_games': len(train_games), 'figure': figure, 'model': paths}
-    save_metrics(folder, metrics)
+    run.save(metrics)
     return metrics
 
 

@@ -21,7 +21,8 @@ import bert4keras_blog  # noqa: F401
 from bert4keras_blog.backend import keras, tf
 from bert4keras_blog.rnn_gradients import (
     analytic_step_jacobians, fit_decay_rate, gradient_by_step, state_jacobian_norms, unroll)
-from bert4keras_blog.training import new_figure, run_dir, save_figure, save_metrics, set_seed
+from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
+from bert4keras_blog.training import new_figure, save_figure, set_seed
 
 EXAMPLE = 'post8_rnn_gradients'
 
@@ -35,7 +36,8 @@ def parse_args(argv):
     parser.add_argument('--train-steps', type=int, default=500, help='recall task updates')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--run-dir', default=None)
-    return parser.parse_args(argv)
+    add_release_arguments(parser, kinds=())
+    return parse_example_args(parser, argv)
 
 
 # ------------------------------------------------------ 1. Jacobian norms
@@ -178,7 +180,8 @@ def main(argv=None):
     args = parse_args(argv)
     set_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    folder = run_dir(EXAMPLE) if args.run_dir is None else run_dir(args.run_dir, root='')
+    run = Run(EXAMPLE, args, __file__)
+    folder = run.folder
     start = time.time()
 
     rows, curves, settings, inputs = jacobian_study(args, rng)
@@ -203,7 +206,7 @@ def main(argv=None):
                'gated_recall_accuracy_lag%d' % longest: gated_best,
                'decay_rates': rows, 'recall': recall, 'figure': figure,
                'seconds': round(time.time() - start, 1)}
-    save_metrics(folder, metrics)
+    run.save(metrics)
     print('plot: %s' % figure)
     return metrics
 

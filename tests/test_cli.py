@@ -30,10 +30,13 @@ def test_info_prints_the_stack(capsys):
 def test_tiny_then_check(tmp_path, capsys):
     assert cli.main(['tiny', 'electra', str(tmp_path)]) == 0
     assert 'generator_config' in capsys.readouterr().out
-    assert cli.main(['check', 'electra', '--config', str(tmp_path / 'discriminator_config.json'),
-                     '--checkpoint', str(tmp_path / 'electra_model.ckpt'),
+    assert cli.main(['check', 'electra', '--config',
+                     str(tmp_path / 'base_discriminator_config.json'),
+                     '--checkpoint', str(tmp_path / 'electra_base'),
                      '--dict', str(tmp_path / 'vocab.txt')]) == 0
     assert 'parameters' in capsys.readouterr().out
+    assert cli.main(['check', str(tmp_path)]) == 0  # the folder alone: files and kind found
+    assert capsys.readouterr().out.startswith('electra: %s loaded' % (tmp_path / 'electra_base'))
 
 
 def test_wrong_shape_checkpoint_is_one_line_from_the_command(tmp_path):
@@ -53,8 +56,10 @@ def test_wrong_shape_checkpoint_is_one_line_from_the_command(tmp_path):
 
 @pytest.mark.parametrize('args, expected', [
     (['check', 'bert', '--config', 'nowhere.json', '--checkpoint', 'x', '--dict', 'v'],
-     'nowhere.json'),
-    (['check', 'mt5.1.1', '--config', 'c.json', '--checkpoint', 'x'], 'need --spm'),
+     'no x.index'),
+    (['check', 'mt5.1.1', '--checkpoint', 'x'], 'no x.index'),
+    (['check', '--config', 'c.json'], 'need --checkpoint'),
+    (['check', 'no/such/release'], 'no such folder'),
 ])
 def test_bad_paths_are_one_line(args, expected, capsys):
     assert cli.main(args) == 2
@@ -65,6 +70,7 @@ def test_bad_paths_are_one_line(args, expected, capsys):
 def test_broken_config_names_its_line(tmp_path, capsys):
     config = tmp_path / 'bert_config.json'
     config.write_text('{"hidden_size": 48,,}')
-    assert cli.main(['check', 'bert', '--config', str(config), '--checkpoint', 'x',
-                     '--dict', 'v']) == 2
+    paths = tiny('bert')
+    assert cli.main(['check', 'bert', '--config', str(config), '--checkpoint',
+                     paths['checkpoint'], '--dict', paths['dict']]) == 2
     assert 'bert_config.json line 1: invalid JSON' in capsys.readouterr().err

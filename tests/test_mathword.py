@@ -121,9 +121,9 @@ def test_loader_reports_broken_lines_and_keeps_the_rest(tmp_path):
     assert "field 'equation' is missing" in dict(report.malformed)[4]
     assert [line for line, _ in report.wrong] == [3, 6]
     assert "gives 6, answer is '5'" in dict(report.wrong)[3]
-    assert 'kept 2 of 7 records' in str(report) and 'first: line 2' in str(report)
+    assert 'kept 2 of 7 lines' in str(report) and 'first: line 2' in str(report)
     assert 'train.ape.json line 6: wrong: equation does not evaluate' in report.details()
-    with pytest.raises(DataFormatError, match='line 2: not JSON'):
+    with pytest.raises(DataFormatError, match='line 2: the line is cut'):
         load_ape210k(str(path), on_error='raise')
 
 

@@ -10,8 +10,7 @@ Public API:
     load_ape210k(path) -> Ape210k (records + report)
     LoadReport: kept, malformed [(line, reason)], wrong [(line, reason)]
 """
-import json
-
+from bert4keras_blog.datafiles import RejectedLines, json_object
 from bert4keras_blog.errors import DataFormatError, MathExpressionError
 from bert4keras_blog.mathword.expression import answers_match, evaluate, to_text
 
@@ -20,38 +19,30 @@ __all__ = ['load_ape210k', 'LoadReport', 'Ape210k', 'FIELDS']
 FIELDS = ('id', 'original_text', 'segmented_text', 'equation', 'ans')
 
 
-class LoadReport(object):
-    """What happened to each line of one file.
+class LoadReport(RejectedLines):
+    """What happened to each line of one file (see ``datafiles.RejectedLines``).
 
     Attributes:
-        path: str. The file.
-        kept: int. Records returned.
-        malformed: list of (line, reason): not JSON, or a field missing or empty.
+        malformed: list of (line, reason): not JSON, cut, or a field missing
+            or empty.
         wrong: list of (line, reason): the equation does not evaluate, or
             does not give the answer.
     """
 
     def __init__(self, path):
-        self.path, self.kept, self.malformed, self.wrong = path, 0, [], []
+        super().__init__(path)
+        self.malformed, self.wrong = [], []
 
-    @property
-    def lines(self):
-        return self.kept + len(self.malformed) + len(self.wrong)
-
-    def __str__(self):
-        text = '%s: kept %d of %d records' % (self.path, self.kept, self.lines)
-        for name, items in (('malformed', self.malformed),
-                            ("equation does not give the answer", self.wrong)):
-            if items:
-                text += '; %d %s (first: line %d: %s)' % (len(items), name, *items[0])
-        return text
+    def add(self, line, reason, wrong=False):
+        super().add(line, reason)
+        (self.wrong if wrong else self.malformed).append((line, reason))
 
     def details(self):
         """Every rejected line, one per text line, in file order."""
         rows = [(line, 'malformed', reason) for line, reason in self.malformed]
         rows += [(line, 'wrong', reason) for line, reason in self.wrong]
-        return '\n'.join('%s line %d: %s: %s' % (self.path, line, kind, reason)
-                         for line, kind, reason in sorted(rows))
+        return ''.join('%s line %d: %s: %s\n' % (self.path, line, kind, reason)
+                       for line, kind, reason in sorted(rows))
 
 
 class Ape210k(list):
@@ -65,14 +56,9 @@ class Ape210k(list):
 
 def _check_record(path, number, text):
     try:
-        record = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DataFormatError(path, number, 'not JSON (%s, column %d)' % (error.msg, error.colno))
-    if not isinstance(record, dict):
-        raise DataFormatError(path, number, 'expected a JSON object')
-    for field in FIELDS:
-        if field not in record:
-            raise DataFormatError(path, number, "field '%s' is missing" % field)
+        record = json_object(text, FIELDS)
+    except ValueError as error:
+        raise DataFormatError(path, number, str(error)) from None
     for field in ('original_text', 'equation', 'ans'):
         if not isinstance(record[field], str) or not record[field].strip():
             raise DataFormatError(path, number, "field '%s' is empty or not text" % field)
@@ -104,30 +90,35 @@ def load_ape210k(path, on_error='report'):
     """
     report = LoadReport(str(path))
     records = []
-    with open(path, encoding='utf-8') as f:
-        for number, text in enumerate(f, 1):
-            if not text.strip():
-                continue
-            try:
-                record = _check_record(path, number, text)
-            except DataFormatError as error:
-                if on_error == 'raise':
-                    raise
-                report.malformed.append((number, error.reason))
-                continue
-            try:
-                value = evaluate(record['equation'])
-                if not answers_match(value, record['ans']):
-                    raise DataFormatError(path, number, 'equation %r gives %s, answer is %r' % (
-                        record['equation'], to_text(value), record['ans']))
-            except (MathExpressionError, DataFormatError) as error:
-                if on_error == 'raise':
-                    raise DataFormatError(path, number, str(error)) from None
-                reason = error.reason if isinstance(error, DataFormatError) else \
-                    'equation does not evaluate: %s' % error
-                report.wrong.append((number, reason))
-                continue
-            record['line'], record['value'] = number, value
-            records.append(record)
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = list(f)
+    except UnicodeDecodeError as error:
+        raise DataFormatError(path, None, 'not UTF-8 text (byte %d: %s)'
+                              % (error.start, error.reason)) from None
+    for number, text in enumerate(lines, 1):
+        if not text.strip():
+            continue
+        try:
+            record = _check_record(path, number, text)
+        except DataFormatError as error:
+            if on_error == 'raise':
+                raise
+            report.add(number, error.reason)
+            continue
+        try:
+            value = evaluate(record['equation'])
+            if not answers_match(value, record['ans']):
+                raise DataFormatError(path, number, 'equation %r gives %s, answer is %r' % (
+                    record['equation'], to_text(value), record['ans']))
+        except (MathExpressionError, DataFormatError) as error:
+            if on_error == 'raise':
+                raise DataFormatError(path, number, str(error)) from None
+            reason = error.reason if isinstance(error, DataFormatError) else \
+                'equation does not evaluate: %s' % error
+            report.add(number, reason, wrong=True)
+            continue
+        record['line'], record['value'] = number, value
+        records.append(record)
     report.kept = len(records)
     return Ape210k(records, report)

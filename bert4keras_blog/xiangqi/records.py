@@ -5,26 +5,35 @@
 Moves are separated by spaces; an optional last field is the result as PGN
 writes it ('1-0' red won, '0-1' black won, '1/2-1/2', '*' unknown). A game
 that starts from another position opens with its FEN in brackets:
-``[4k4/8R/9/9/9/9/9/9/9/R2K5 w - - 0 1] a0a9 1-0``. Blank
-lines and lines starting with '#' are skipped; files ending in '.gz' are read
-and written compressed. Every move is checked against the rules, so an
-illegal or unreadable move is reported with its file, line, game and ply
-numbers; that game is skipped and the others are kept. (pyffish reads no
-PGN or XQF files; export your collection's move lists to ICCS first.)
+``[4k4/8R/9/9/9/9/9/9/9/R2K5 w - - 0 1] a0a9 1-0``. Moves may be written
+in upper case or with a dash (``H2E2``, ``H2-E2``, as most Chinese game
+sites write ICCS); they are stored as ``h2e2``. Blank lines and lines
+starting with '#' are skipped; files ending in '.gz' are read and written
+compressed. Every move is checked against the rules, so an illegal or
+unreadable move is reported with its file, line, game and ply numbers; that
+game is skipped and the others are kept.
+
+PGN and XQF game files are not read (their Chinese-notation moves need a
+converter we do not ship): such a file is recognised and refused with a
+message saying which format it is; export the games as ICCS move lists.
 
 Public API:
     Game(moves, result, fen=None)
     read_games(path, fen=None, strict=False) -> (games, problems)
     validate_game(moves, fen=None) -> None, raises IllegalMoveError
     write_games(path, games, append=False) -> str
+    rejected_lines(path, games, problems) -> datafiles.RejectedLines
 """
 import collections
 import gzip
+import re
 
+from bert4keras_blog.datafiles import RejectedLines
 from bert4keras_blog.errors import BlogError, DataFormatError, IllegalMoveError
-from bert4keras_blog.xiangqi.rules import VARIANT, START_FEN, iccs_to_fsf, is_iccs
+from bert4keras_blog.xiangqi.rules import (
+    VARIANT, START_FEN, iccs_to_fsf, is_iccs, normalize_iccs)
 
-__all__ = ['Game', 'RESULTS', 'read_games', 'validate_game', 'write_games']
+__all__ = ['Game', 'RESULTS', 'read_games', 'validate_game', 'write_games', 'rejected_lines']
 
 RESULTS = ('1-0', '0-1', '1/2-1/2', '*')
 
@@ -85,6 +94,7 @@ def read_games(path, fen=None, strict=False):
     """
     games, problems = [], []
     number = 0
+    _refuse_other_formats(path)
     try:
         with _open(path, 'r') as f:
             lines = list(f)
@@ -98,8 +108,8 @@ def read_games(path, fen=None, strict=False):
         start = fen
         if text.startswith('['):
             start, _, text = text[1:].partition(']')
-        fields = text.split()
-        result = fields.pop() if fields[-1] in RESULTS else '*'
+        fields = [normalize_iccs(field) for field in text.split()]
+        result = fields.pop() if fields and fields[-1] in RESULTS else '*'
         try:
             if not fields:
                 raise IllegalMoveError('', 'the line has no moves',
@@ -119,6 +129,38 @@ def read_games(path, fen=None, strict=False):
             continue
         games.append(Game(fields, result, start))
     return games, problems
+
+
+# Tag pairs open a PGN game: [Event "..."], [Game "Chinese Chess"], [FEN "..."].
+_PGN_TAG = re.compile(r'^\[[A-Za-z]+\s+"')
+
+
+def _refuse_other_formats(path):
+    """PGN and XQF files are recognised and refused by name."""
+    if str(path).endswith('.gz'):
+        return
+    with open(path, 'rb') as f:
+        head = f.read(4096)
+    if head[:2] == b'XQ':
+        raise DataFormatError(path, None, 'an XQF game file (binary, from XQStudio); it is not '
+                                          'read: export the games as ICCS move lists, one game a '
+                                          'line (h2e2 h9g7 ... 1-0)')
+    for number, line in enumerate(head.decode('utf-8', 'replace').splitlines()[:40], 1):
+        if _PGN_TAG.match(line.strip()):
+            raise DataFormatError(path, number, 'a PGN tag pair (%s); PGN files are not read: '
+                                                'export the games as ICCS move lists, one game a '
+                                                'line (h2e2 h9g7 ... 1-0)' % line.strip()[:40])
+
+
+def rejected_lines(path, games, problems):
+    """``read_games``' result as the report every data loader gives."""
+    report = RejectedLines(path)
+    report.kept = len(games)
+    for problem in problems:
+        where = '%s line %d: ' % (problem.path, problem.line)
+        text = str(problem)
+        report.add(problem.line, text[len(where):] if text.startswith(where) else text)
+    return report
 
 
 def write_games(path, games, append=False):

@@ -15,6 +15,7 @@ Public API:
     VARIANT, START_FEN
     iccs_to_fsf(move) -> str, fsf_to_iccs(move) -> str
     is_iccs(text) -> bool
+    normalize_iccs(text) -> str: upper-case and dashed ICCS made canonical
     check_fen(fen) -> fen, raises BlogError if invalid
     legal_moves(moves, fen=None) -> list[str] (ICCS)
     fen_after(moves, fen=None) -> str
@@ -27,7 +28,7 @@ import re
 
 from bert4keras_blog.errors import BlogError
 
-__all__ = ['VARIANT', 'START_FEN', 'iccs_to_fsf', 'fsf_to_iccs', 'is_iccs', 'check_fen', 'legal_moves',
+__all__ = ['VARIANT', 'START_FEN', 'iccs_to_fsf', 'fsf_to_iccs', 'is_iccs', 'normalize_iccs', 'check_fen', 'legal_moves',
            'fen_after', 'side_to_move', 'outcome', 'board_rows', 'draw_board']
 
 VARIANT = 'xiangqi'
@@ -53,6 +54,13 @@ def _rules():
 
 START_FEN = _sf.start_fen(VARIANT) if _sf is not None else \
     'rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKABNR w - - 0 1'
+
+
+def normalize_iccs(text):
+    """``H2E2``, ``H2-E2`` (how most Chinese game sites write ICCS) ->
+    ``h2e2``; anything else comes back unchanged, for the caller to reject."""
+    found = re.match(r'^([a-iA-I])([0-9])-?([a-iA-I])([0-9])$', text)
+    return ''.join(found.groups()).lower() if found else text
 
 
 def is_iccs(text):

@@ -1,0 +1,55 @@
+"""Reading configs and building bert4keras models from release files.
+
+Public API:
+    read_config(path) -> dict: a JSON config; syntax errors name the line.
+    build_model(kind, paths, application=None, **kwargs): the bert4keras
+        model for a kind, weights loaded (the one place that knows which
+        bert4keras model name goes with which kind).
+"""
+import json
+
+from bert4keras_blog.errors import DataFormatError
+
+__all__ = ['read_config', 'build_model']
+
+
+def read_config(path):
+    """Reads a JSON model config.
+
+    Raises:
+        DataFormatError: the file is not valid JSON (names the line) or not
+            a JSON object.
+        OSError: the file cannot be read.
+    """
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataFormatError(path, error.lineno, 'invalid JSON: %s' % error.msg) from None
+    if not isinstance(config, dict):
+        raise DataFormatError(path, None, 'expected a JSON object of config keys')
+    return config
+
+
+def build_model(kind, paths, application=None, **kwargs):
+    """Builds the bert4keras model for ``kind`` from ``paths`` and loads it.
+
+    Args:
+        kind: str. One of ``KINDS`` (or 'albert_unshared').
+        paths: dict. As returned by ``tiny`` / ``write_tiny``, or real files.
+        application: str. 'encoder', 'lm' or 'unilm'. Defaults to 'lm' for
+            'gpt' and 'encoder' otherwise.
+        **kwargs: passed to ``build_transformer_model`` (``with_mlm=True``,
+            ``return_keras_model=False``, ...).
+
+    Returns:
+        What ``build_transformer_model`` returns.
+    """
+    from bert4keras.models import build_transformer_model
+    from bert4keras_blog.checkpoints.releases import RELEASES
+    model = RELEASES[kind].model if kind in RELEASES else {'gpt': 'bert'}.get(kind, kind)
+    if application is None:
+        application = 'lm' if kind == 'gpt' else 'encoder'
+    return build_transformer_model(paths['config'], paths['checkpoint'], model=model,
+                                   application=application, **kwargs)

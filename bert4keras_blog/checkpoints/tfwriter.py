@@ -1,0 +1,101 @@
+"""Writing and reading TF checkpoints without a TF 1 session.
+
+The one writer of this project: the tiny checkpoints, ``save_checkpoint``
+and the Hugging Face converter all go through ``ShardedWriter``, which
+writes what Google's ``Saver`` writes (``prefix.index`` +
+``prefix.data-00000-of-00001`` and the ``checkpoint`` state file) in shards
+of bounded size, merged at the end, so a BERT-Large never sits in memory
+twice.
+
+Public API:
+    ShardedWriter(prefix, shard_bytes=256 MB): add(name, array), close().
+    save_variables(prefix, variables): ``{name: array}`` -> checkpoint.
+    save_checkpoint(transformer, prefix): a bert4keras model's weights under
+        its release names (what bert4keras' ``save_weights_as_checkpoint``
+        does, which needs TF 1 graph sessions).
+    variable_shapes(prefix) -> {name: shape}: reads only the ``.index``.
+"""
+import os
+
+__all__ = ['ShardedWriter', 'save_variables', 'save_checkpoint', 'variable_shapes']
+
+
+class ShardedWriter(object):
+    """Collects variables and writes them in shards of about
+    ``shard_bytes``; ``close`` merges the shards into one checkpoint at
+    ``prefix`` and writes the ``checkpoint`` state file beside it."""
+
+    def __init__(self, prefix, shard_bytes=256 << 20):
+        self.prefix, self.shard_bytes = prefix, shard_bytes
+        self.pending, self.size, self.shards = {}, 0, []
+
+    def add(self, name, value):
+        self.pending[name] = value
+        self.size += value.nbytes
+        if self.size >= self.shard_bytes:
+            self.flush()
+
+    def flush(self):
+        import tensorflow as tf
+        if not self.pending:
+            return
+        shard = '%s-part-%03d' % (self.prefix, len(self.shards))
+        names = sorted(self.pending)
+        with tf.device('/cpu:0'):
+            tf.raw_ops.SaveV2(prefix=shard, tensor_names=names,
+                              shape_and_slices=[''] * len(names),
+                              tensors=[tf.constant(self.pending[n]) for n in names])
+        self.shards.append(shard)
+        self.pending, self.size = {}, 0
+
+    def close(self):
+        import tensorflow as tf
+        self.flush()
+        with tf.device('/cpu:0'):
+            tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=self.shards,
+                                          destination_prefix=self.prefix, delete_old_dirs=True)
+        name = os.path.basename(self.prefix)
+        with open(os.path.join(os.path.dirname(self.prefix), 'checkpoint'), 'w') as f:
+            f.write('model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n'
+                    % (name, name))
+        return self.prefix
+
+
+def save_variables(prefix, variables, shard_bytes=256 << 20):
+    """Writes ``{name: array}`` as a TF checkpoint at ``prefix``."""
+    writer = ShardedWriter(prefix, shard_bytes)
+    for name in sorted(variables):
+        writer.add(name, variables[name])
+    return writer.close()
+
+
+def save_checkpoint(transformer, prefix):
+    """Writes ``transformer``'s weights as a checkpoint in its release format.
+
+    Reads ``variable_mapping()`` (the table bert4keras loads with) and undoes
+    the loading transforms: NSP weights and T5 relative biases are stored
+    transposed. Layers the model lacks (a pooler it was built without) are
+    simply not written, so load it back with the same options.
+
+    Returns:
+        str, ``prefix``.
+    """
+    from bert4keras_blog.backend import K
+    values = {}
+    for layer_name, names in transformer.variable_mapping().items():
+        layer = transformer.layers.get(transformer.prefixed(layer_name))
+        if layer is None:
+            continue
+        for name, weight in zip(names, layer.trainable_weights):
+            value = K.get_value(weight)
+            if name == 'cls/seq_relationship/output_weights' or 'relative_attention_bias' in name:
+                value = value.T
+            values[name] = value
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    return save_variables(prefix, values)
+
+
+def variable_shapes(prefix):
+    """``{name: shape}`` of a checkpoint, from its ``.index`` alone."""
+    import tensorflow as tf
+    return dict(tf.train.list_variables(prefix))
