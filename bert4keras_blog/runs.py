@@ -95,10 +95,10 @@ def _releases(args):
         if len(args.pretrained) > 1 and not args.many_releases:
             raise BlogError('--pretrained takes one folder here, got %d' % len(args.pretrained))
         found = [find_release(folder, args.release_kinds) for folder in args.pretrained]
-        kinds = [r['kind'] for r in found]
+        kinds = ['bert' if r['kind'] == 'roberta' else r['kind'] for r in found]
         if len(set(kinds)) < len(kinds):
-            raise BlogError('--pretrained got two %s releases; give one of each kind'
-                            % max(kinds, key=kinds.count))
+            raise BlogError('--pretrained got two %s-format releases; give one of each kind'
+                            % max(kinds, key=kinds.count).upper())
         return found
     return [release_from_files(kinds=args.release_kinds, **files)]
 

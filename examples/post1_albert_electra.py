@@ -54,6 +54,7 @@ def parse_args(argv):
     parser.add_argument('--maxlen', type=int, default=64)
     parser.add_argument('--lr', type=float, help='fine-tuning Adam rate (real: 2e-5, tiny: 2e-3)')
     parser.add_argument('--no-memory', action='store_true', help='skip peak-memory processes')
+    parser.add_argument('--no-cost', action='store_true', help='skip part 1, the cost table')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--run-dir', default=None)
     return parse_example_args(parser, argv, resolve_defaults)
@@ -218,7 +219,7 @@ def main(argv=None):
     set_seed(args.seed)
     run = Run(EXAMPLE, args, __file__)
     folder, start = run.folder, time.time()
-    costs = cost_table(args, folder)
+    costs = [] if args.no_cost else cost_table(args, folder)
     skipped = []
     if args.releases:
         checkpoints, skipped = real_checkpoints(args)

@@ -129,11 +129,12 @@ def main(argv=None):
     plot(runs, figure)
     print('\n%-16s %8s %8s %10s %10s %8s' % ('training', 'greedy', 'beam', 'greedy tok',
                                              'beam tok', 'train s'))
-    for run in runs:
-        name = 'teacher forcing' if run['n'] == 1 else 'TeaForN N=%d' % run['n']
+    for result in runs:
+        name = 'teacher forcing' if result['n'] == 1 else 'TeaForN N=%d' % result['n']
         print('%-16s %8.3f %8.3f %10.3f %10.3f %8.0f' % (
-            name, run['greedy_accuracy'], run['beam_accuracy'], run['greedy_token_accuracy'],
-            run['beam_token_accuracy'], run['train_seconds']))
+            name, result['greedy_accuracy'], result['beam_accuracy'],
+            result['greedy_token_accuracy'], result['beam_token_accuracy'],
+            result['train_seconds']))
     metrics = {'headline': 'teaforn_greedy_accuracy',
                'teaforn_greedy_accuracy': runs[1]['greedy_accuracy'],
                'teacher_forcing_greedy_accuracy': runs[0]['greedy_accuracy'],

@@ -157,9 +157,9 @@ def rejected_lines(path, games, problems):
     report = RejectedLines(path)
     report.kept = len(games)
     for problem in problems:
-        where = '%s line %d: ' % (problem.path, problem.line)
-        text = str(problem)
-        report.add(problem.line, text[len(where):] if text.startswith(where) else text)
+        where, text = '%s line %d' % (problem.path, problem.line), str(problem)
+        report.add(problem.line, text[len(where):].lstrip(',: ') if text.startswith(where)
+                   else text)
     return report
 
 

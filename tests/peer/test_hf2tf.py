@@ -167,3 +167,22 @@ def test_unknown_and_missing_tensors_are_named_and_nothing_is_written(tmp_path):
     assert not os.path.exists(tmp_path / 'out')
     with pytest.raises(BlogError, match='unknown kind'):
         convert(str(folder), str(tmp_path / 'out'), 'gpt9')
+
+
+def test_pretrained_converts_a_hugging_face_folder_once_and_reuses_it(tmp_path, monkeypatch,
+                                                                     capsys):
+    from transformers import BertConfig, BertForPreTraining
+    from transformers.models.bert.modeling_bert import load_tf_weights_in_bert
+    from bert4keras_blog.checkpoints import find_release, releases
+    paths = tiny('bert')
+    config = bert_config(read_json(paths['config']), BertConfig)
+    peer = load_tf_weights_in_bert(BertForPreTraining(config), config, paths['checkpoint'])
+    folder = save_hf(peer, str(tmp_path / 'bert-base-chinese'), paths['dict'])
+    monkeypatch.setattr(releases, 'converted_root', lambda: str(tmp_path / 'converted'))
+    found = find_release(folder, kinds=('bert', 'roberta'))
+    assert 'converting it once' in capsys.readouterr().out
+    assert found['kind'] == 'bert'
+    assert found['checkpoint'] == str(tmp_path / 'converted' / 'bert-base-chinese' /
+                                      'bert_model.ckpt')
+    assert_same_tensors(found['checkpoint'], paths['checkpoint'])
+    assert find_release(folder) == found and 'converting' not in capsys.readouterr().out
