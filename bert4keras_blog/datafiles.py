@@ -12,6 +12,7 @@ Public API:
         add(line, reason), details(), write(folder, split) -> path,
         check(max_share) raises DataFormatError.
     json_object(text, fields=()) -> dict; ValueError says what is wrong.
+    text_lines(path) -> list of str: UTF-8, or DataFormatError naming the byte.
     read_lines(path, parse) -> (records, RejectedLines): ``parse(text)``
         returns a record or raises ValueError with the reason.
     accept(report, folder, split, max_share): print, write, check.
@@ -22,7 +23,8 @@ import os
 
 from bert4keras_blog.errors import DataFormatError
 
-__all__ = ['RejectedLines', 'json_object', 'read_lines', 'accept', 'MAX_REJECTED']
+__all__ = ['RejectedLines', 'json_object', 'text_lines', 'read_lines', 'accept',
+           'MAX_REJECTED']
 
 MAX_REJECTED = 0.05
 
@@ -98,17 +100,21 @@ def json_object(text, fields=()):
     return record
 
 
+def text_lines(path):
+    """The lines of a UTF-8 file; any other encoding is named with its byte."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            return list(f)
+    except UnicodeDecodeError as error:
+        raise DataFormatError(path, None, 'not UTF-8 text (byte %d: %s); re-save it as UTF-8'
+                              % (error.start, error.reason)) from None
+
+
 def read_lines(path, parse):
     """Reads ``path`` (UTF-8), parsing each non-blank line; rejected lines
     are counted with their reason, the rest returned in file order."""
     report, records = RejectedLines(path), []
-    try:
-        with open(path, encoding='utf-8') as f:
-            lines = list(f)
-    except UnicodeDecodeError as error:
-        raise DataFormatError(path, None, 'not UTF-8 text (byte %d: %s); re-save it as UTF-8'
-                              % (error.start, error.reason)) from None
-    for number, text in enumerate(lines, 1):
+    for number, text in enumerate(text_lines(path), 1):
         if not text.strip():
             continue
         try:

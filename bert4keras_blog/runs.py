@@ -69,10 +69,12 @@ def add_release_arguments(parser, kinds, many=False):
     return group
 
 
-def add_data_arguments(parser, help):
-    """``--data`` and ``--max-rejected``."""
+def add_data_arguments(parser, help, with_release=False):
+    """``--data`` and ``--max-rejected``; ``with_release``: a real release
+    needs real data (the embedded data is sized for the tiny model)."""
     from bert4keras_blog.datafiles import MAX_REJECTED
     parser.add_argument('--data', help=help)
+    parser.set_defaults(data_with_release=help if with_release else None)
     parser.add_argument('--max-rejected', type=float, default=MAX_REJECTED,
                         help='stop when more than this share of a file\'s lines is malformed '
                              '(default %(default)s); every rejected line is listed in '
@@ -110,6 +112,9 @@ def parse_example_args(parser, argv, resolve=None):
     args = parser.parse_args(argv)
     try:
         args.releases = _releases(args) if hasattr(args, 'release_kinds') else []
+        if args.releases and getattr(args, 'data_with_release', None) and not args.data:
+            raise BlogError('a real release trains on real data: add --data (%s)'
+                            % args.data_with_release)
         if resolve is not None:
             resolve(args)
     except BlogError as error:
@@ -192,7 +197,8 @@ class Run(object):
         self.folder = run_dir(example) if args.run_dir is None else run_dir(args.run_dir, root='')
         self.start = time.time()
         self.settings = {k: v for k, v in sorted(vars(args).items())
-                         if k not in ('releases', 'command', 'release_kinds', 'many_releases')}
+                         if k not in ('releases', 'command', 'release_kinds', 'many_releases',
+                                      'data_with_release')}
         self.inputs = {'releases': [
             {key: (value if key == 'kind' else file_record(value))
              for key, value in release.items() if key != 'folder'}

@@ -24,7 +24,6 @@ from bert4keras.tokenizers import Tokenizer
 from bert4keras_blog.backend import K, keras
 from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.datafiles import accept
-from bert4keras_blog.errors import BlogError
 from bert4keras_blog.mathword import heldout_split, load_ape210k, write_jsonl
 from bert4keras_blog.mathword.solver import (
     MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary)
@@ -37,7 +36,8 @@ EXAMPLE = 'post3_math_word_problems'
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='UniLM solves maths word problems (post 3).')
     add_release_arguments(parser, kinds=('bert', 'roberta'))
-    add_data_arguments(parser, 'folder with train.ape.json, valid.ape.json, test.ape.json')
+    add_data_arguments(parser, 'folder with train.ape.json, valid.ape.json, test.ape.json',
+                       with_release=True)
     parser.add_argument('--maxlen', type=int, help='source length (real: 192, tiny: 96)')
     parser.add_argument('--lr', type=float, help='learning rate (real: 2e-5, tiny: 2e-3)')
     parser.add_argument('--topk', type=int, default=3, help='beam size for the final test')
@@ -52,9 +52,6 @@ def parse_args(argv):
 def resolve_defaults(args):
     """The post's settings for a real release, small ones for the tiny model."""
     real = bool(args.releases)
-    if real and not args.data:
-        raise BlogError('a real release trains on real problems: add --data ape210k/ '
-                        '(train.ape.json, valid.ape.json, test.ape.json)')
     args.maxlen = args.maxlen or (192 if real else 96)
     args.lr = args.lr or (2e-5 if real else 2e-3)
     args.epochs = args.epochs or (100 if real else 8)

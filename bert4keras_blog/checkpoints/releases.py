@@ -178,7 +178,7 @@ def find_release(folder, kinds=None):
             vocabulary, several candidates, or a kind the caller cannot use.
     """
     if not os.path.isdir(folder):
-        raise BlogError('--pretrained %s: no such folder' % folder)
+        raise BlogError('%s: no such folder' % folder)
     if _checkpoint_prefix(folder) is None and _is_hf_folder(folder):
         folder = _convert_hf(folder)
     prefix = _checkpoint_prefix(folder)

@@ -10,7 +10,7 @@ Public API:
     load_ape210k(path) -> Ape210k (records + report)
     LoadReport: kept, malformed [(line, reason)], wrong [(line, reason)]
 """
-from bert4keras_blog.datafiles import RejectedLines, json_object
+from bert4keras_blog.datafiles import RejectedLines, json_object, text_lines
 from bert4keras_blog.errors import DataFormatError, MathExpressionError
 from bert4keras_blog.mathword.expression import answers_match, evaluate, to_text
 
@@ -90,13 +90,7 @@ def load_ape210k(path, on_error='report'):
     """
     report = LoadReport(str(path))
     records = []
-    try:
-        with open(path, encoding='utf-8') as f:
-            lines = list(f)
-    except UnicodeDecodeError as error:
-        raise DataFormatError(path, None, 'not UTF-8 text (byte %d: %s)'
-                              % (error.start, error.reason)) from None
-    for number, text in enumerate(lines, 1):
+    for number, text in enumerate(text_lines(path), 1):
         if not text.strip():
             continue
         try:

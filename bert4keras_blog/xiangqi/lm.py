@@ -190,7 +190,8 @@ def save_move_model(transformer, folder, config=None):
     """Writes a Google-format BERT checkpoint (``bert_model.ckpt``), its
     ``bert_config.json`` and ``vocab.txt`` (the 23 tokens), so the model
     loads as any release does, e.g. in ``bert4keras-blog xiangqi play``."""
-    from bert4keras_blog.checkpoints import save_checkpoint
+    from bert4keras_blog.checkpoints import RELEASES, save_checkpoint
+    release = RELEASES['bert']
     os.makedirs(folder, exist_ok=True)
     bert = transformer
     settings = dict(DEFAULT_CONFIG, **(config or {}))
@@ -199,9 +200,9 @@ def save_move_model(transformer, folder, config=None):
                     num_attention_heads=bert.num_attention_heads,
                     intermediate_size=bert.intermediate_size,
                     max_position_embeddings=bert.max_position)
-    paths = {'config': os.path.join(folder, 'bert_config.json'),
-             'checkpoint': os.path.join(folder, 'bert_model.ckpt'),
-             'dict': os.path.join(folder, 'vocab.txt')}
+    paths = {'config': os.path.join(folder, release.config),
+             'checkpoint': os.path.join(folder, release.checkpoint),
+             'dict': os.path.join(folder, release.vocab)}
     with open(paths['config'], 'w') as f:
         json.dump(settings, f, indent=2)
     with open(paths['dict'], 'w', encoding='utf-8') as f:
@@ -211,13 +212,12 @@ def save_move_model(transformer, folder, config=None):
 
 
 def load_move_model(folder):
-    """Loads what ``save_move_model`` wrote."""
-    paths = {'config': os.path.join(folder, 'bert_config.json'),
-             'checkpoint': os.path.join(folder, 'bert_model.ckpt'),
-             'dict': os.path.join(folder, 'vocab.txt')}
-    for key, path in paths.items():
-        if not os.path.exists(path if key != 'checkpoint' else path + '.index'):
-            raise BlogError('%s has no %s; train a model with examples/post7_gpt_xiangqi.py '
-                            'or pass the folder it saved (runs/post7_gpt_xiangqi/model)'
-                            % (folder, os.path.basename(path)))
+    """Loads what ``save_move_model`` wrote (a folder laid out as Google's
+    BERT release, found as every release is: ``checkpoints.find_release``)."""
+    from bert4keras_blog.checkpoints import find_release
+    try:
+        paths = find_release(folder, kinds=('bert',))
+    except BlogError as error:
+        raise BlogError('%s; train a model with examples/post7_gpt_xiangqi.py or pass the '
+                        'folder it saved (runs/post7_gpt_xiangqi/model)' % error) from None
     return build_move_model(paths['config'], paths['checkpoint'], paths['dict'])

@@ -28,8 +28,8 @@ import re
 
 from bert4keras_blog.errors import BlogError
 
-__all__ = ['VARIANT', 'START_FEN', 'iccs_to_fsf', 'fsf_to_iccs', 'is_iccs', 'normalize_iccs', 'check_fen', 'legal_moves',
-           'fen_after', 'side_to_move', 'outcome', 'board_rows', 'draw_board']
+__all__ = ['VARIANT', 'START_FEN', 'iccs_to_fsf', 'fsf_to_iccs', 'is_iccs', 'normalize_iccs',
+           'check_fen', 'legal_moves', 'fen_after', 'side_to_move', 'outcome', 'board_rows', 'draw_board']
 
 VARIANT = 'xiangqi'
 
