@@ -24,7 +24,7 @@ import json
 import os
 import tempfile
 
-from bert4keras_blog.errors import BlogError
+from bert4keras_blog.errors import BlogError, CheckpointMismatchError
 
 __all__ = ['RELEASES', 'Release', 'find_release', 'release_from_files', 'detect_kind']
 
@@ -179,9 +179,10 @@ def find_release(folder, kinds=None):
     """
     if not os.path.isdir(folder):
         raise BlogError('%s: no such folder' % folder)
-    if _checkpoint_prefix(folder) is None and _is_hf_folder(folder):
-        folder = _convert_hf(folder)
     prefix = _checkpoint_prefix(folder)
+    if prefix is None and _is_hf_folder(folder):
+        folder = _convert_hf(folder)
+        prefix = _checkpoint_prefix(folder)
     if prefix is None:
         raise BlogError('%s holds no TF checkpoint (no *.index file; a release has e.g. '
                         'bert_model.ckpt.index next to bert_model.ckpt.data-00000-of-00001)'
@@ -275,7 +276,6 @@ def mt5_config_from_checkpoint(prefix):
     try:
         config = mt5_config_from_shapes(variable_shapes(prefix))
     except KeyError as missing:
-        from bert4keras_blog.errors import CheckpointMismatchError
         raise CheckpointMismatchError(prefix, missing.args[0], reason='missing') from None
     path = os.path.join(tempfile.mkdtemp(prefix='mt5-config-'), 'mt5_config.json')
     with open(path, 'w') as f:
