@@ -41,7 +41,9 @@ What it does, in order (each step is needed, see ../shared/STACK_NOTES.md):
    ``keras.utils.set_random_seed``; seeded ones still repeat.
 7. ``Transformer.load_weights_from_checkpoint`` reports a missing variable or
    a shape that disagrees with the config as ``CheckpointMismatchError``
-   naming the layer, the variable and both shapes.
+   naming the layer, the variable and both shapes; a cut, corrupted or
+   missing data file as ``CheckpointError`` naming the file; and it warns
+   when the checkpoint holds layers the config leaves unused.
 8. T5 decoders follow mesh TensorFlow (and Hugging Face, which is checked
    against it) instead of two bert4keras 0.11.5 defaults that change the
    outputs of released checkpoints: cross-attention gets no relative
@@ -89,6 +91,7 @@ they did there:
 import os
 import sys
 import types
+import warnings
 
 os.environ.setdefault('TF_KERAS', '1')
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
@@ -286,13 +289,21 @@ _load_weights_from_checkpoint = _models.Transformer.load_weights_from_checkpoint
 
 def _checked_load_weights_from_checkpoint(self, checkpoint, mapping=None):
     # Runs bert4keras' own loader; only when it fails do we look for the
-    # variable to blame, so a good checkpoint is read exactly once.
+    # file or variable to blame, so a good checkpoint is read exactly once.
+    from bert4keras_blog.checkpoints import integrity
     try:
-        return _load_weights_from_checkpoint(self, checkpoint, mapping)
-    except (ValueError, KeyError, tf.errors.NotFoundError, tf.errors.InvalidArgumentError):
+        loaded = _load_weights_from_checkpoint(self, checkpoint, mapping)
+    except (ValueError, KeyError, IndexError, tf.errors.OpError) as error:
+        integrity.explain_load_failure(checkpoint, error)
         if not self.autoresize_weights and not self.ignore_invalid_weights:
             _explain_checkpoint_failure(self, checkpoint, mapping)
         raise
+    if isinstance(checkpoint, str):
+        try:  # fewer layers than the checkpoint holds is legal, but rarely meant
+            integrity.check_layers(checkpoint, {'num_hidden_layers': self.num_hidden_layers})
+        except CheckpointMismatchError as unused:
+            warnings.warn(str(unused))
+    return loaded
 
 
 _models.Transformer.load_weights_from_checkpoint = _checked_load_weights_from_checkpoint

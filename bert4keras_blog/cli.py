@@ -25,18 +25,22 @@ Subcommands:
                                  a Hugging Face model folder -> a Google-format
                                  checkpoint, config and vocabulary
 
-Errors we raise on purpose (``errors.BlogError``) and unreadable files become
-one line on stderr and exit status 2, never a traceback.
+Every failure goes through ``errors.run_main``: a problem with the input
+(``errors.BlogError``, an unreadable or unwritable file) is one line on stderr
+naming the file, line or field, with exit status 2; Ctrl-C exits 130 and
+SIGTERM 143 after cleanup; anything else is one line and the path of a file
+holding the full traceback (exit status 1). Never a traceback on screen.
 
 Public API:
     main(argv=None) -> int
 """
 import argparse
+import math
 import os
 import sys
 import time
 
-from bert4keras_blog.errors import BlogError
+from bert4keras_blog.errors import BlogError, run_main
 from bert4keras_blog.checkpoints import read_config
 
 __all__ = ['main']
@@ -56,6 +60,10 @@ def cmd_info(args):
 
 def cmd_tiny(args):
     from bert4keras_blog.checkpoints import write_tiny
+    if os.path.isdir(args.out_dir) and os.listdir(args.out_dir) and not args.force:
+        raise BlogError('%s already holds files (%s); a tiny checkpoint would overwrite the '
+                        'config, vocabulary and checkpoint there. Choose a new folder, or pass '
+                        '--force' % (args.out_dir, ', '.join(sorted(os.listdir(args.out_dir))[:4])))
     paths = write_tiny(args.kind, args.out_dir, seed=args.seed)
     for key, path in sorted(paths.items()):
         print('%-17s %s' % (key, path))
@@ -140,13 +148,15 @@ def cmd_xiangqi_play(args):
     from bert4keras_blog.xiangqi.lm import load_move_model
     from bert4keras_blog.xiangqi.player import MovePlayer
     from bert4keras_blog.xiangqi.terminal import TerminalGame
+    from bert4keras_blog.runs import check_writable_file
     if args.fen:
         from bert4keras_blog.xiangqi.rules import check_fen
         check_fen(args.fen)  # before the model loads
+    save = args.save or os.path.join(args.checkpoint, os.pardir, 'games_played.txt')
+    check_writable_file(save, '--save')  # a finished game must have somewhere to go
     transformer, tokenizer = load_move_model(args.checkpoint)
     player = MovePlayer(transformer, tokenizer, temperature=args.temperature, topk=args.topk,
                         seed=args.seed)
-    save = args.save or os.path.join(args.checkpoint, os.pardir, 'games_played.txt')
     TerminalGame(player, human=args.side, fen=args.fen, save_path=os.path.normpath(save),
                  color=sys.stdout.isatty() and not args.no_color, notation=args.notation,
                  max_plies=args.max_plies).run()
@@ -154,11 +164,16 @@ def cmd_xiangqi_play(args):
 
 
 def cmd_xiangqi_generate(args):
+    from bert4keras_blog.runs import check_writable_file
     from bert4keras_blog.xiangqi.engine import generate_games
     from bert4keras_blog.xiangqi.records import write_games
+    check_writable_file(args.out, 'OUT')
+    if os.path.exists(args.out) and not (args.append or args.force):
+        raise BlogError('%s exists; pass --append to add the new games to it, or --force to '
+                        'replace it' % args.out)
     games = generate_games(args.games, seed=args.seed, workers=args.workers, engine=args.engine,
                            max_plies=args.max_plies, weak_noise=args.weak_noise,
-                           depths=[int(d) for d in args.depths.split(',')])
+                           depths=args.depths)
     write_games(args.out, games, append=args.append)
     results = [g.result for g in games]
     print('%d games -> %s (red won %d, black won %d, drawn %d)' % (
@@ -203,6 +218,45 @@ def cmd_run(args):
     return 0
 
 
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError('%s: must be 1 or more' % text)
+    return value
+
+
+def plies(text):
+    from bert4keras_blog.xiangqi.rules import MAX_PLIES
+    value = positive_int(text)
+    if value > MAX_PLIES:
+        raise argparse.ArgumentTypeError('%s: at most %d' % (text, MAX_PLIES))
+    return value
+
+
+def depth_list(text):
+    try:
+        depths = [int(d) for d in text.split(',')]
+    except ValueError:
+        depths = []
+    if not depths or not all(1 <= d <= 30 for d in depths):
+        raise argparse.ArgumentTypeError('%s: search depths 1-30, separated by commas' % text)
+    return depths
+
+
+def non_negative_float(text):
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError('%s: must be a finite number, 0 or more' % text)
+    return value
+
+
+def probability(text):
+    value = non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError('%s: a probability, 0 to 1' % text)
+    return value
+
+
 def build_parser():
     from bert4keras_blog.checkpoints import KINDS
     parser = argparse.ArgumentParser(prog='bert4keras-blog', description=__doc__.split('\n')[0])
@@ -213,6 +267,8 @@ def build_parser():
     tiny.add_argument('kind', choices=KINDS)
     tiny.add_argument('out_dir')
     tiny.add_argument('--seed', type=int, default=0)
+    tiny.add_argument('--force', action='store_true',
+                      help='write into OUT_DIR even if it already holds files')
     tiny.set_defaults(handler=cmd_tiny)
 
     check = sub.add_parser('check', help='load a checkpoint and run one sentence')
@@ -236,7 +292,7 @@ def build_parser():
     math.add_argument('text', nargs='+', help='problem text(s)')
     math.add_argument('--run', default='runs/post3_math_word_problems',
                       help='folder the post-3 example trained into (default %(default)s)')
-    math.add_argument('--topk', type=int, default=3, help='beam size')
+    math.add_argument('--topk', type=positive_int, default=3, help='beam size')
     math.set_defaults(handler=cmd_math)
 
     run = sub.add_parser('run', help='run a bert4keras script unchanged (Keras 2.3 idioms)')
@@ -261,9 +317,9 @@ def build_parser():
                       help='folder with bert_config.json, bert_model.ckpt and vocab.txt '
                            '(default %(default)s)')
     play.add_argument('--side', choices=('red', 'black'), default='red', help='your side')
-    play.add_argument('--temperature', type=float, default=0.0,
+    play.add_argument('--temperature', type=non_negative_float, default=0.0,
                       help='0 plays the best move; above 0 samples (variety)')
-    play.add_argument('--topk', type=int, default=None, help='sample among the k best')
+    play.add_argument('--topk', type=positive_int, default=None, help='sample among the k best')
     play.add_argument('--seed', type=int, default=0)
     play.add_argument('--fen', default=None, help='start from this position')
     play.add_argument('--notation', choices=('iccs', 'fsf'), default='iccs',
@@ -271,22 +327,23 @@ def build_parser():
     play.add_argument('--save', default=None,
                       help='record file the game is appended to (default: games_played.txt '
                            'beside the checkpoint folder)')
-    play.add_argument('--max-plies', type=int, default=300)
+    play.add_argument('--max-plies', type=plies, default=300)
     play.add_argument('--no-color', action='store_true')
     play.set_defaults(handler=cmd_xiangqi_play)
     generate = games.add_parser('generate', help='games the engine plays against itself')
     generate.add_argument('out', help='record file to write (.gz compresses)')
-    generate.add_argument('--games', type=int, default=3000)
+    generate.add_argument('--games', type=positive_int, default=3000)
     generate.add_argument('--seed', type=int, default=0)
-    generate.add_argument('--workers', type=int, default=2, help='engine processes')
+    generate.add_argument('--workers', type=positive_int, default=2, help='engine processes')
     generate.add_argument('--engine', default=None, help='Fairy-Stockfish binary')
-    generate.add_argument('--max-plies', type=int, default=300)
-    generate.add_argument('--weak-noise', type=float, default=None,
+    generate.add_argument('--max-plies', type=plies, default=300)
+    generate.add_argument('--weak-noise', type=probability, default=None,
                           help='one side plays a random move with this probability, the other '
                                'is the plain engine (default: both sides drawn noisy)')
-    generate.add_argument('--depths', default='1,2,3',
-                          help='search depths the engine sides draw from (default %(default)s)')
+    generate.add_argument('--depths', type=depth_list, default=[1, 2, 3],
+                          help='search depths the engine sides draw from (default 1,2,3)')
     generate.add_argument('--append', action='store_true', help='add to OUT')
+    generate.add_argument('--force', action='store_true', help='replace OUT if it exists')
     generate.set_defaults(handler=cmd_xiangqi_generate)
     check = games.add_parser('check', help='check a record file move by move')
     check.add_argument('file')
@@ -298,12 +355,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.handler is cmd_run:  # the script's own errors are its to report
         return cmd_run(args)
-    try:
-        return args.handler(args)
-    except (BlogError, OSError) as error:
-        command = ' '.join(filter(None, [args.command, getattr(args, 'action', None)]))
-        print('bert4keras-blog %s: error: %s' % (command, error), file=sys.stderr)
-        return 2
+    command = ' '.join(filter(None, [args.command, getattr(args, 'action', None)]))
+    return run_main(args.handler, args, 'bert4keras-blog ' + command)
 
 
 if __name__ == '__main__':

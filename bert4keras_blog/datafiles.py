@@ -12,7 +12,10 @@ Public API:
         add(line, reason), details(), write(folder, split) -> path,
         check(max_share) raises DataFormatError.
     json_object(text, fields=()) -> dict; ValueError says what is wrong.
-    text_lines(path) -> list of str: UTF-8, or DataFormatError naming the byte.
+    text_lines(path, max_bytes=None) -> iterator of str: UTF-8, or
+        DataFormatError naming the line and byte; OverlongLine for a line
+        over MAX_LINE_BYTES.
+    check_text_head(path): the first 64 KB read as UTF-8 (before a run).
     read_lines(path, parse) -> (records, RejectedLines): ``parse(text)``
         returns a record or raises ValueError with the reason.
     accept(report, folder, split, max_share): print, write, check.
@@ -24,9 +27,13 @@ import os
 from bert4keras_blog.errors import DataFormatError
 
 __all__ = ['RejectedLines', 'json_object', 'text_lines', 'read_lines', 'accept',
-           'MAX_REJECTED']
+           'OverlongLine', 'check_text_head', 'MAX_REJECTED', 'MAX_LINE_BYTES']
 
 MAX_REJECTED = 0.05
+# Longer lines are rejected unread: no record any loader takes comes near.
+MAX_LINE_BYTES = 1 << 20
+_BOMS = ((b'\xff\xfe\x00\x00', 'UTF-32'), (b'\x00\x00\xfe\xff', 'UTF-32'),
+         (b'\xff\xfe', 'UTF-16'), (b'\xfe\xff', 'UTF-16'))
 
 
 class RejectedLines(object):
@@ -100,14 +107,74 @@ def json_object(text, fields=()):
     return record
 
 
-def text_lines(path):
-    """The lines of a UTF-8 file; any other encoding is named with its byte."""
-    try:
-        with open(path, encoding='utf-8') as f:
-            return list(f)
-    except UnicodeDecodeError as error:
-        raise DataFormatError(path, None, 'not UTF-8 text (byte %d: %s); re-save it as UTF-8'
-                              % (error.start, error.reason)) from None
+class OverlongLine(str):
+    """A line cut at ``MAX_LINE_BYTES``: its loader rejects it by number."""
+
+
+def _open_bytes(path):
+    if str(path).endswith('.gz'):
+        import gzip
+        return gzip.open(path, 'rb')
+    return open(path, 'rb')
+
+
+def text_lines(path, max_bytes=None):
+    """The lines of a UTF-8 file (``.gz`` read compressed), one at a time.
+
+    Anything that is not UTF-8 stops with the line and byte named: a UTF-16
+    or UTF-32 file is recognised by its byte-order mark or its NUL bytes. A
+    line longer than ``max_bytes`` (default ``MAX_LINE_BYTES``) is never held
+    whole: an ``OverlongLine`` stands in for it, for the loader to reject.
+    """
+    limit = max_bytes or MAX_LINE_BYTES
+    with _open_bytes(path) as f:
+        for number, raw in enumerate(iter(lambda: f.readline(limit + 1), b''), 1):
+            if number == 1:
+                for bom, name in _BOMS:
+                    if raw.startswith(bom):
+                        raise DataFormatError(path, None, '%s text (it starts with a byte-order '
+                                                          'mark); re-save it as UTF-8' % name)
+                raw = raw[3:] if raw.startswith(b'\xef\xbb\xbf') else raw
+            if len(raw) > limit and not raw.endswith(b'\n'):
+                while raw and not raw.endswith(b'\n'):
+                    raw = f.readline(limit)
+                yield OverlongLine('longer than %d bytes' % limit)
+                continue
+            if b'\x00' in raw:
+                raise DataFormatError(path, number, 'NUL bytes at column %d: the file is binary '
+                                                    'or UTF-16, not UTF-8 text'
+                                      % (raw.index(b'\x00') + 1))
+            try:
+                yield raw.decode('utf-8')
+            except UnicodeDecodeError as error:
+                raise DataFormatError(path, number, 'not UTF-8 (byte 0x%02X at column %d: %s); '
+                                                    're-save the file as UTF-8' % (
+                                                        raw[error.start], error.start + 1,
+                                                        error.reason)) from None
+
+
+def check_text_head(path, size=1 << 16):
+    """The start of ``path`` reads as UTF-8 text (checked before a run
+    starts; the loader names any later bad line)."""
+    if str(path).endswith('.gz'):
+        return
+    with open(path, 'rb') as f:
+        head = f.read(size)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            raise DataFormatError(path, None, '%s text (it starts with a byte-order mark); '
+                                              're-save it as UTF-8' % name)
+    lines = head.split(b'\n')
+    for number, raw in enumerate(lines[:-1] if len(head) == size else lines, 1):
+        if b'\x00' in raw:
+            raise DataFormatError(path, number, 'NUL bytes: the file is binary or UTF-16, '
+                                                'not UTF-8 text')
+        try:
+            raw.decode('utf-8')
+        except UnicodeDecodeError as error:
+            raise DataFormatError(path, number, 'not UTF-8 (byte 0x%02X at column %d); '
+                                                're-save the file as UTF-8'
+                                  % (raw[error.start], error.start + 1)) from None
 
 
 def read_lines(path, parse):
@@ -115,6 +182,9 @@ def read_lines(path, parse):
     are counted with their reason, the rest returned in file order."""
     report, records = RejectedLines(path), []
     for number, text in enumerate(text_lines(path), 1):
+        if isinstance(text, OverlongLine):
+            report.add(number, text)
+            continue
         if not text.strip():
             continue
         try:

@@ -7,13 +7,16 @@ Public API:
     DataFormatError: a data file is malformed at a given line.
     CheckpointMismatchError: a checkpoint lacks a variable or its shape
         disagrees with the model built from the config.
+    CheckpointError: a checkpoint file is missing, cut short or corrupted.
     MathExpressionError: an arithmetic expression is invalid or unsafe.
     IllegalMoveError: a chess move is illegal or unreadable.
+    run_main(main, argv, program) -> int: the one error path of the CLI and
+        the examples (one line on stderr, an exit status, no traceback).
 """
 
 __all__ = [
-    'BlogError', 'StackError', 'DataFormatError', 'CheckpointMismatchError',
-    'MathExpressionError', 'IllegalMoveError',
+    'BlogError', 'StackError', 'DataFormatError', 'CheckpointMismatchError', 'CheckpointError',
+    'MathExpressionError', 'IllegalMoveError', 'run_main',
 ]
 
 
@@ -47,7 +50,9 @@ class CheckpointMismatchError(BlogError, ValueError):
         layer: str. The Keras layer that wanted it. Defaults to None.
         found: tuple. Shape in the file. Defaults to None.
         expected: tuple. Shape the model built from the config expects.
-        reason: str. 'missing' when the file has no such variable.
+        reason: str. 'missing' when the file has no such variable; 'unused'
+            when it holds more layers (``found[0]``) than the config builds
+            (``expected[0]``).
     """
 
     def __init__(self, checkpoint, variable, layer=None, found=None,
@@ -57,11 +62,20 @@ class CheckpointMismatchError(BlogError, ValueError):
         place = "layer '%s': " % layer if layer else ''
         if reason == 'missing':
             text = "%scheckpoint %s has no variable '%s'" % (place, self.checkpoint, variable)
+        elif reason == 'unused':
+            text = ("checkpoint %s holds %d layers (up to '%s'), the config builds %d "
+                    "(num_hidden_layers): the rest would go unused; use the release's own "
+                    "config" % (self.checkpoint, found[0], variable, expected[0]))
         else:
             text = ("%scheckpoint variable '%s' has shape %s, model expects %s "
                     "(checkpoint %s; does the config match it?)"
                     % (place, variable, tuple(found), tuple(expected), self.checkpoint))
         super().__init__(text)
+
+
+class CheckpointError(BlogError):
+    """A checkpoint's files are missing, cut short or corrupted; the message
+    names the file."""
 
 
 class MathExpressionError(BlogError, ValueError):
@@ -88,3 +102,54 @@ class IllegalMoveError(BlogError, ValueError):
             where.append('ply %s' % ply)
         prefix = ', '.join(where) + ': ' if where else ''
         super().__init__('%smove %r: %s' % (prefix, move, reason))
+
+
+def run_main(main, argv, program):
+    """The one error path of the CLI and the examples: ``main(argv)``, with
+    every input problem (``BlogError``, an unreadable or unwritable file) as
+    one line naming the place and exit status 2; Ctrl-C as 'interrupted'
+    (130); SIGTERM unwinding like Ctrl-C, so cleanup code runs and no
+    half-written output stays behind (143); and any other exception as one
+    line plus the file its full traceback was written to (1).
+
+    Returns:
+        int, the exit status.
+    """
+    import signal
+    import sys
+
+    def terminate(number, frame):
+        raise SystemExit(128 + number)
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        status = main(argv)
+        return status if isinstance(status, int) else 0
+    except (BlogError, OSError) as error:
+        print('%s: error: %s' % (program, error), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('\n%s: interrupted' % program, file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug of ours: short on screen, whole in a file
+        path = _write_traceback(program)
+        print('%s: unexpected error: %s: %s (the full traceback is in %s; please report it)'
+              % (program, type(error).__name__, str(error).splitlines()[0][:200] if str(error)
+                 else '', path), file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _write_traceback(program):
+    import tempfile
+    import time
+    import traceback
+    handle, path = tempfile.mkstemp(prefix='%s-traceback-%s-' % (
+        program.split()[0].split('/')[-1], time.strftime('%Y%m%d-%H%M%S')), suffix='.txt')
+    with open(handle, 'w', encoding='utf-8') as f:
+        f.write(traceback.format_exc())
+    return path

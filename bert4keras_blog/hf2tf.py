@@ -256,16 +256,25 @@ def iter_tensors(path):
     """(name, numpy array) one at a time; a .bin is memory-mapped by PyTorch."""
     if path.endswith('.safetensors'):
         from safetensors import safe_open
-        with safe_open(path, framework='numpy') as f:
-            for name in f.keys():
-                yield name, f.get_tensor(name)
+        try:
+            with safe_open(path, framework='numpy') as f:
+                for name in f.keys():
+                    yield name, f.get_tensor(name)
+        except Exception as error:  # safetensors' own error type, OSError, ValueError
+            raise BlogError('%s is not a readable safetensors file (%s: %s); download it '
+                            'again' % (path, type(error).__name__,
+                                       str(error).splitlines()[0][:120])) from None
         return
     try:
         import torch
     except ImportError:
         raise BlogError('%s is a PyTorch file: pip install torch (CPU build) to read it, or '
                         'convert it to safetensors first' % path)
-    state = torch.load(path, map_location='cpu', mmap=True, weights_only=True)
+    try:
+        state = torch.load(path, map_location='cpu', mmap=True, weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged file
+        raise BlogError('%s is not a readable PyTorch weights file (%s: %s)' % (
+            path, type(error).__name__, str(error).splitlines()[0][:120])) from None
     for name in list(state):
         yield name, state.pop(name).float().numpy()
 
@@ -275,8 +284,29 @@ def _electra_is_generator(config):
         any('Generator' in a or 'MaskedLM' in a for a in config.get('architectures', []))
 
 
-def _configs(kind, hf, generator):
-    """The bert4keras JSON config (Google's keys) for a Hugging Face config."""
+# The model_type a Hugging Face config of each kind declares.
+MODEL_TYPES = {'bert': ('bert',), 'roberta': ('bert', 'roberta'), 'albert': ('albert',),
+               'electra': ('electra',), 'mt5.1.1': ('mt5', 't5')}
+
+
+def _configs(kind, hf, generator, path='config.json'):
+    """The bert4keras JSON config (Google's keys) for a Hugging Face config,
+    its sizes checked."""
+    from bert4keras_blog.checkpoints.integrity import check_sizes
+    declared = hf.get('model_type')
+    if declared is not None and declared not in MODEL_TYPES[kind]:
+        right = [k for k, types in MODEL_TYPES.items() if declared in types]
+        raise BlogError('%s: model_type is %r, not a %s model%s' % (
+            path, declared, kind, '; convert it with --kind %s' % right[0] if right else ''))
+    try:
+        config = _google_config(kind, hf)
+    except KeyError as missing:
+        raise BlogError("%s: key %s is missing (a %s config gives it)" % (path, missing, kind)) \
+            from None
+    return check_sizes(config, kind, path)
+
+
+def _google_config(kind, hf):
     if kind == 'mt5.1.1':  # the keys of mt5.CONFIGS
         return {'vocab_size': hf['vocab_size'], 'hidden_size': hf['d_model'],
                 'num_hidden_layers': hf['num_layers'], 'num_attention_heads': hf['num_heads'],
@@ -341,15 +371,17 @@ def convert(src_dir, out_dir, kind, shard_bytes=256 << 20):
     config_path = os.path.join(src_dir, 'config.json')
     if not os.path.exists(config_path):
         raise BlogError('%s has no config.json (is it a Hugging Face model folder?)' % src_dir)
-    with open(config_path, encoding='utf-8') as f:
-        hf_config = json.load(f)
+    from bert4keras_blog.checkpoints import read_config
+    from bert4keras_blog.checkpoints.layouts import variable_layout
+    hf_config = read_config(config_path)
     generator = kind == 'electra' and _electra_is_generator(hf_config)
     vocab = [n for n in ('vocab.txt', 'spiece.model') if os.path.exists(os.path.join(src_dir, n))]
     if not vocab:
         raise BlogError('%s has neither vocab.txt nor spiece.model' % src_dir)
     if os.path.exists(out_dir) and os.listdir(out_dir):
         raise BlogError('%s exists and is not empty; nothing was written' % out_dir)
-    config = _configs(kind, hf_config, generator)
+    config = _configs(kind, hf_config, generator, config_path)
+    shapes = variable_layout(kind, config)
     release = RELEASES[kind]
 
     parent = os.path.dirname(os.path.abspath(out_dir))
@@ -373,7 +405,13 @@ def convert(src_dir, out_dir, kind, shard_bytes=256 << 20):
                     raise BlogError('%s and %s both map to %s' % (written[tf_var], name, tf_var))
                 written[tf_var] = name
                 value = np.asarray(value, dtype=np.float32)
-                writer.add(tf_var, np.ascontiguousarray(value.T) if transpose else value)
+                value = np.ascontiguousarray(value.T) if transpose else value
+                if tf_var in shapes and value.shape != shapes[tf_var]:
+                    raise BlogError('%s: tensor %s has shape %s, but %s implies %s for %s; '
+                                    'the config and the weights disagree, nothing was written'
+                                    % (src_dir, name, value.shape, config_path,
+                                       shapes[tf_var], tf_var))
+                writer.add(tf_var, value)
         if unknown:
             raise BlogError('%s: %d tensors have no %s name, nothing was written: %s'
                             % (src_dir, len(unknown), kind, ', '.join(unknown[:20])))
@@ -386,6 +424,9 @@ def convert(src_dir, out_dir, kind, shard_bytes=256 << 20):
         with open(os.path.join(staging, config_name), 'w') as f:
             json.dump(config, f, indent=2)
         shutil.copy(os.path.join(src_dir, vocab[0]), os.path.join(staging, release.vocab))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it private (0700)
         if os.path.exists(out_dir):
             os.rmdir(out_dir)
         os.replace(staging, out_dir)

@@ -21,6 +21,9 @@ Public API:
         ``.releases`` (list of path dicts; empty = the tiny default) and
         ``.command`` (the resolved argv), filled.
     Run(example, args, script): ``.folder``; ``save(metrics)``.
+    check_run_dir(folder), check_writable_file(path, flag): raise
+        BlogError before work whose output could not be written.
+    share(text): argparse type, a number from 0 to 1.
     file_record(path) -> dict: size and sha256 (a checkpoint: its files,
         hashed through the ``.index``, which holds every tensor's checksum).
 """
@@ -34,7 +37,7 @@ import time
 from bert4keras_blog.errors import BlogError
 
 __all__ = ['add_release_arguments', 'add_data_arguments', 'parse_example_args', 'Run',
-           'file_record', 'RELEASE_FLAGS']
+           'file_record', 'check_run_dir', 'check_writable_file', 'share', 'RELEASE_FLAGS']
 
 RELEASE_FLAGS = ('pretrained', 'config', 'checkpoint', 'dict', 'spm')
 
@@ -69,13 +72,15 @@ def add_release_arguments(parser, kinds, many=False):
     return group
 
 
-def add_data_arguments(parser, help, with_release=False):
+def add_data_arguments(parser, help, with_release=False, files=None):
     """``--data`` and ``--max-rejected``; ``with_release``: a real release
-    needs real data (the embedded data is sized for the tiny model)."""
+    needs real data (the embedded data is sized for the tiny model);
+    ``files``: the names a ``--data`` folder must hold (None: it is a file).
+    Both are checked before the example starts any work."""
     from bert4keras_blog.datafiles import MAX_REJECTED
     parser.add_argument('--data', help=help)
-    parser.set_defaults(data_with_release=help if with_release else None)
-    parser.add_argument('--max-rejected', type=float, default=MAX_REJECTED,
+    parser.set_defaults(data_with_release=help if with_release else None, data_files=files)
+    parser.add_argument('--max-rejected', type=share, default=MAX_REJECTED,
                         help='stop when more than this share of a file\'s lines is malformed '
                              '(default %(default)s); every rejected line is listed in '
                              '<run dir>/<split>.rejected.txt')
@@ -105,16 +110,76 @@ def _releases(args):
     return [release_from_files(kinds=args.release_kinds, **files)]
 
 
+def share(text):
+    """An argparse type: a number from 0 to 1."""
+    value = float(text)
+    if not 0 <= value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError('%s: a share from 0 to 1' % text)
+    return value
+
+
+def _check_data(args):
+    """``--data`` exists, is readable and starts as UTF-8 text."""
+    from bert4keras_blog.datafiles import check_text_head
+    files = getattr(args, 'data_files', None)
+    if files:
+        if not os.path.isdir(args.data):
+            raise BlogError('--data %s: no such folder (it holds %s)' % (args.data,
+                                                                         ', '.join(files)))
+        paths = [os.path.join(args.data, name) for name in files]
+    else:
+        paths = [args.data]
+    for path in paths:
+        if not os.path.isfile(path):
+            raise BlogError('--data: %s: no such file' % path)
+        check_text_head(path)
+
+
+RUN_MARK = '.bert4keras-blog-run'
+
+
+def check_run_dir(folder):
+    """A run folder may be new, empty or an earlier run's (which is
+    replaced); a folder of other files is refused, never written into."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise BlogError('--run-dir %s is a file, not a folder' % folder)
+    if os.path.isdir(folder):
+        names = os.listdir(folder)
+        if names and RUN_MARK not in names and 'metrics.json' not in names:
+            raise BlogError('--run-dir %s holds files that are not a run\'s (%s); choose a new '
+                            'or empty folder' % (folder, ', '.join(sorted(names)[:3])))
+    check_writable_file(os.path.join(folder, 'metrics.json'), '--run-dir')
+
+
+def check_writable_file(path, flag):
+    """``path`` can be written: not a folder, in a folder we can create or
+    write to. Checked before work that would be lost otherwise."""
+    if os.path.isdir(path):
+        raise BlogError('%s %s is a folder; give a file name' % (flag, path))
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK) or (
+            os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise BlogError('%s %s: cannot write there (%s is not writable)' % (
+            flag, path, path if os.path.exists(path) else parent))
+
+
 def parse_example_args(parser, argv, resolve=None):
     """Parses, resolves the release flags and the example's own defaults
-    (``resolve(args)``, which may raise BlogError), and records the full
-    command line in ``args.command``. Problems exit as ``parser.error``."""
+    (``resolve(args)``, which may raise BlogError), checks ``--data`` and
+    ``--run-dir``, and records the full command line in ``args.command``.
+    Problems exit as ``parser.error``, before any work."""
     args = parser.parse_args(argv)
     try:
         args.releases = _releases(args) if hasattr(args, 'release_kinds') else []
         if args.releases and getattr(args, 'data_with_release', None) and not args.data:
             raise BlogError('a real release trains on real data: add --data (%s)'
                             % args.data_with_release)
+        if getattr(args, 'data', None):
+            _check_data(args)
+        if getattr(args, 'run_dir', None):
+            check_run_dir(args.run_dir)
         if resolve is not None:
             resolve(args)
     except BlogError as error:
@@ -195,6 +260,7 @@ class Run(object):
         from bert4keras_blog.training import run_dir
         self.args, self.script = args, os.path.abspath(script)
         self.folder = run_dir(example) if args.run_dir is None else run_dir(args.run_dir, root='')
+        open(os.path.join(self.folder, RUN_MARK), 'w').close()  # ours to replace next time
         self.start = time.time()
         self.settings = {k: v for k, v in sorted(vars(args).items())
                          if k not in ('releases', 'command', 'release_kinds', 'many_releases',

@@ -53,10 +53,14 @@ def _plain(value):
 
 
 def save_metrics(folder, metrics):
-    """Writes ``metrics`` as ``<folder>/metrics.json`` and returns the path."""
+    """Writes ``metrics`` as ``<folder>/metrics.json`` and returns the path.
+    Written beside it and moved into place: an interrupted run never leaves
+    a half-written record."""
     path = os.path.join(folder, 'metrics.json')
-    with open(path, 'w', encoding='utf-8') as f:
-        json.dump(_plain(metrics), f, indent=2, ensure_ascii=False, sort_keys=True)
+    text = json.dumps(_plain(metrics), indent=2, ensure_ascii=False, sort_keys=True)
+    with open(path + '.partial', 'w', encoding='utf-8') as f:
+        f.write(text)
+    os.replace(path + '.partial', path)
     return path
 
 

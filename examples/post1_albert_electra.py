@@ -38,6 +38,7 @@ from bert4keras_blog.pretrained import (
     parameter_count, replaced_token_detection, width_for_parameters)
 from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
 from bert4keras_blog.training import new_figure, save_figure, set_seed
+from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post1_albert_electra'
 SIZE = dict(vocab_size=21128, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
@@ -253,4 +254,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    sys.exit(run_main(main, sys.argv[1:], EXAMPLE + '.py'))

@@ -22,6 +22,7 @@ from bert4keras_blog.backend import keras, tf
 from bert4keras_blog.dynamics import igr_penalty, loss_and_gradient_norm, sharpness
 from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
 from bert4keras_blog.training import new_figure, save_figure, set_seed
+from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post2_learning_rate'
 
@@ -169,4 +170,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    sys.exit(run_main(main, sys.argv[1:], EXAMPLE + '.py'))

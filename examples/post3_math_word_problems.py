@@ -29,6 +29,7 @@ from bert4keras_blog.mathword.solver import (
     MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary)
 from bert4keras_blog.runs import Run, add_data_arguments, add_release_arguments, parse_example_args
 from bert4keras_blog.training import KeepBest, add_common_arguments, make_strategy, set_seed
+from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post3_math_word_problems'
 
@@ -37,6 +38,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description='UniLM solves maths word problems (post 3).')
     add_release_arguments(parser, kinds=('bert', 'roberta'))
     add_data_arguments(parser, 'folder with train.ape.json, valid.ape.json, test.ape.json',
+                       files=('train.ape.json', 'valid.ape.json', 'test.ape.json'),
                        with_release=True)
     parser.add_argument('--maxlen', type=int, help='source length (real: 192, tiny: 96)')
     parser.add_argument('--lr', type=float, help='learning rate (real: 2e-5, tiny: 2e-3)')
@@ -157,4 +159,4 @@ def save_solver_config(folder, args, paths, keep_tokens):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    sys.exit(run_main(main, sys.argv[1:], EXAMPLE + '.py'))

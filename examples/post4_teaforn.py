@@ -28,6 +28,7 @@ from bert4keras_blog.teaforn import TeaForN
 from bert4keras_blog.runs import Run, add_data_arguments, add_release_arguments, parse_example_args
 from bert4keras_blog.training import (
     KeepBest, add_common_arguments, make_strategy, new_figure, save_figure, set_seed)
+from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post4_teaforn'
 
@@ -36,6 +37,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description='Teacher forcing vs TeaForN (post 4).')
     add_release_arguments(parser, kinds=('bert', 'roberta'))
     add_data_arguments(parser, 'folder with train.ape.json, valid.ape.json, test.ape.json',
+                       files=('train.ape.json', 'valid.ape.json', 'test.ape.json'),
                        with_release=True)
     parser.add_argument('--n', type=int, default=3, help='TeaForN passes (default 3)')
     parser.add_argument('--feedback', default='output', choices=['output', 'expected_embedding'])
@@ -142,4 +144,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    sys.exit(run_main(main, sys.argv[1:], EXAMPLE + '.py'))

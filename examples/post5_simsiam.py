@@ -23,6 +23,7 @@ from bert4keras_blog.simsiam import (
     BYOL, CollapseMonitor, MomentumSchedule, SimSiam, knn_accuracy, projection_head)
 from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
 from bert4keras_blog.training import new_figure, save_figure, set_seed
+from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post5_simsiam'
 VARIANTS = ['SimSiam', 'no stop-gradient', 'no predictor', 'BYOL']
@@ -139,4 +140,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    sys.exit(run_main(main, sys.argv[1:], EXAMPLE + '.py'))

@@ -34,6 +34,7 @@ from bert4keras_blog.datafiles import accept, json_object, read_lines
 from bert4keras_blog.mt5 import chinese_rouge_bleu, load_mt5, trim_vocabulary
 from bert4keras_blog.runs import Run, add_data_arguments, add_release_arguments, parse_example_args
 from bert4keras_blog.training import KeepBest, add_common_arguments, make_strategy, set_seed
+from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post6_mt5_title_generation'
 KEYWORD_TAGS = ('n', 'nr', 'ns', 'nt', 'nz')
@@ -44,7 +45,7 @@ def parse_args(argv):
     add_release_arguments(parser, kinds=('mt5.1.1',))
     add_data_arguments(parser, 'CSL folder: train.json, valid.json, test.json (JSON lines with '
                                '"title" and "abst", or title<TAB>abstract lines)',
-                       with_release=True)
+                       files=('train.json', 'valid.json', 'test.json'), with_release=True)
     parser.add_argument('--max-source', type=int, help='source pieces (real: 256, tiny: 64)')
     parser.add_argument('--max-target', type=int, help='target pieces (default 32)')
     parser.add_argument('--lr', type=float, help='real: AdaFactor 1e-3; tiny: Adam 2e-3')
@@ -217,4 +218,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    sys.exit(run_main(main, sys.argv[1:], EXAMPLE + '.py'))

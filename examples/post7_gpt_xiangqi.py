@@ -37,6 +37,7 @@ from bert4keras_blog.xiangqi.engine import Engine, EngineNotFoundError
 from bert4keras_blog.xiangqi.lm import (
     GameBatches, build_move_model, build_trainer, save_move_model)
 from bert4keras_blog.xiangqi.player import MovePlayer
+from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post7_gpt_xiangqi'
 STAGES = (1 / 8, 1 / 4, 1 / 2, 1)
@@ -198,4 +199,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    sys.exit(run_main(main, sys.argv[1:], EXAMPLE + '.py'))

@@ -23,6 +23,7 @@ from bert4keras_blog.rnn_gradients import (
     analytic_step_jacobians, fit_decay_rate, gradient_by_step, state_jacobian_norms, unroll)
 from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
 from bert4keras_blog.training import new_figure, save_figure, set_seed
+from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post8_rnn_gradients'
 
@@ -212,4 +213,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    sys.exit(run_main(main, sys.argv[1:], EXAMPLE + '.py'))

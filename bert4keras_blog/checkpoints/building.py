@@ -6,10 +6,6 @@ Public API:
         model for a kind, weights loaded (the one place that knows which
         bert4keras model name goes with which kind).
 """
-import json
-
-from bert4keras_blog.errors import DataFormatError
-
 __all__ = ['read_config', 'build_model']
 
 
@@ -17,19 +13,12 @@ def read_config(path):
     """Reads a JSON model config.
 
     Raises:
-        DataFormatError: the file is not valid JSON (names the line) or not
-            a JSON object.
+        DataFormatError: the file is not UTF-8 or not valid JSON (names the
+            line), or not a JSON object.
         OSError: the file cannot be read.
     """
-    with open(path, encoding='utf-8') as f:
-        text = f.read()
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DataFormatError(path, error.lineno, 'invalid JSON: %s' % error.msg) from None
-    if not isinstance(config, dict):
-        raise DataFormatError(path, None, 'expected a JSON object of config keys')
-    return config
+    from bert4keras_blog.checkpoints.integrity import check_config
+    return check_config(path)
 
 
 def build_model(kind, paths, application=None, **kwargs):

@@ -44,19 +44,26 @@ class ShapesOnly(object):
     bias = gamma = matrix
 
 
-def variable_names(kind, cfg):
-    """Every variable name a Google release of ``kind`` with ``cfg`` holds
-    (ELECTRA: the discriminator and a generator of the same size; mT5: with
-    its Adafactor slots), listed without allocating the arrays."""
+def variable_layout(kind, cfg):
+    """``{name: shape}`` of every variable a Google release of ``kind`` with
+    ``cfg`` holds (ELECTRA: the discriminator and a generator of the same
+    size; mT5: with its Adafactor slots), without allocating the arrays."""
     shapes = ShapesOnly()
     if kind == 'mt5.1.1':
-        return sorted(mt5_variables(cfg, shapes))
-    if kind == 'albert':
-        return sorted(albert_variables(cfg, shapes))
-    if kind == 'electra':
+        found = mt5_variables(cfg, shapes)
+    elif kind == 'albert':
+        found = albert_variables(cfg, shapes)
+    elif kind == 'electra':
         cfg = dict(cfg, embedding_size=cfg.get('embedding_size', cfg['hidden_size']))
-        return sorted(electra_variables(cfg, cfg, shapes))
-    return sorted(bert_variables(cfg, shapes))
+        found = electra_variables(cfg, cfg, shapes)
+    else:
+        found = bert_variables(cfg, shapes)
+    return {name: tuple(value.shape) for name, value in found.items()}
+
+
+def variable_names(kind, cfg):
+    """The sorted names of ``variable_layout(kind, cfg)``."""
+    return sorted(variable_layout(kind, cfg))
 
 
 def _dense(v, init, name, n_in, n_out):

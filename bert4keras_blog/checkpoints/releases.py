@@ -24,6 +24,7 @@ import json
 import os
 import tempfile
 
+from bert4keras_blog.checkpoints.integrity import check_release
 from bert4keras_blog.errors import BlogError, CheckpointMismatchError
 
 __all__ = ['RELEASES', 'Release', 'find_release', 'release_from_files', 'detect_kind']
@@ -211,7 +212,7 @@ def find_release(folder, kinds=None):
                          'generator config')
         if generator:
             paths['generator_config'] = generator
-    return paths
+    return check_release(paths)
 
 
 def _checked_kind(prefix, folder, kinds):
@@ -264,7 +265,7 @@ def release_from_files(config=None, checkpoint=None, dict=None, spm=None, kinds=
                      'generator config') if kind == 'electra' else None
     if generator:
         paths['generator_config'] = generator
-    return paths
+    return check_release(paths)
 
 
 def mt5_config_from_checkpoint(prefix):

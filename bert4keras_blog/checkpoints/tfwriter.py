@@ -60,13 +60,26 @@ class ShardedWriter(object):
                     % (name, name))
         return self.prefix
 
+    def discard(self):
+        """Removes the shards written so far (an interrupted write)."""
+        import glob
+        for shard in self.shards:
+            for path in glob.glob(glob.escape(shard) + '.*'):
+                os.remove(path)
+        self.pending, self.size, self.shards = {}, 0, []
+
 
 def save_variables(prefix, variables, shard_bytes=256 << 20):
-    """Writes ``{name: array}`` as a TF checkpoint at ``prefix``."""
+    """Writes ``{name: array}`` as a TF checkpoint at ``prefix``; interrupted
+    (Ctrl-C, SIGTERM through ``errors.run_main``), it leaves no shards."""
     writer = ShardedWriter(prefix, shard_bytes)
-    for name in sorted(variables):
-        writer.add(name, variables[name])
-    return writer.close()
+    try:
+        for name in sorted(variables):
+            writer.add(name, variables[name])
+        return writer.close()
+    except BaseException:
+        writer.discard()
+        raise
 
 
 def save_checkpoint(transformer, prefix):

@@ -10,7 +10,7 @@ Public API:
     load_ape210k(path) -> Ape210k (records + report)
     LoadReport: kept, malformed [(line, reason)], wrong [(line, reason)]
 """
-from bert4keras_blog.datafiles import RejectedLines, json_object, text_lines
+from bert4keras_blog.datafiles import OverlongLine, RejectedLines, json_object, text_lines
 from bert4keras_blog.errors import DataFormatError, MathExpressionError
 from bert4keras_blog.mathword.expression import answers_match, evaluate, to_text
 
@@ -91,6 +91,11 @@ def load_ape210k(path, on_error='report'):
     report = LoadReport(str(path))
     records = []
     for number, text in enumerate(text_lines(path), 1):
+        if isinstance(text, OverlongLine):
+            if on_error == 'raise':
+                raise DataFormatError(path, number, text)
+            report.add(number, text)
+            continue
         if not text.strip():
             continue
         try:

@@ -12,8 +12,11 @@ Public API:
     generate_games(count, seed=0, workers=1, engine=None, ...) -> list[Game]
 """
 import os
+import queue
 import shutil
 import subprocess
+import threading
+import time
 
 import numpy as np
 
@@ -34,6 +37,8 @@ class EngineNotFoundError(BlogError):
 
 
 DEBIAN_PATH = '/usr/games/fairy-stockfish'
+HANDSHAKE_SECONDS = 20  # to 'uciok' and 'readyok'; the engine takes well under 1 s
+MOVE_SECONDS = 120  # to 'bestmove' at a fixed depth; depth 8 takes about a second
 
 
 def find_engine(path=None):
@@ -65,46 +70,87 @@ class Engine(object):
     def __init__(self, path=None, depth=1, skill=None):
         self.path, self.depth = find_engine(path), depth
         self.process = subprocess.Popen([self.path], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True, bufsize=1)
-        self._send('uci')
-        self._wait('uciok')
-        self._send('setoption name UCI_Variant value ' + VARIANT)
-        self._send('setoption name Threads value 1')
-        if skill is not None:
-            self._send('setoption name Skill Level value %d' % skill)
-        self.new_game()
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        text=True, bufsize=1, errors='replace')
+        # A reader thread, so every wait has a deadline: a program that is
+        # not a UCI engine (or hangs) is an error, never a hang.
+        self.lines = queue.Queue(maxsize=10000)
+        threading.Thread(target=self._read, daemon=True).start()
+        try:
+            self._send('uci')
+            self._wait('uciok', HANDSHAKE_SECONDS)
+            self._send('setoption name UCI_Variant value ' + VARIANT)
+            self._send('setoption name Threads value 1')
+            if skill is not None:
+                self._send('setoption name Skill Level value %d' % skill)
+            self.new_game()
+        except BaseException:
+            self.process.kill()
+            raise
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
 
     def _send(self, line):
-        self.process.stdin.write(line + '\n')
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write(line + '\n')
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise BlogError('the engine %s stopped (exit status %s) before %r; is it '
+                            'Fairy-Stockfish?' % (self.path, self._exit_status(), line)) from None
 
-    def _wait(self, prefix):
-        while True:
-            line = self.process.stdout.readline()
-            if not line:
-                raise BlogError('the engine %s stopped answering' % self.path)
+    def _exit_status(self):
+        try:
+            return self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return 'none: killed'
+
+    def _wait(self, prefix, seconds=MOVE_SECONDS):
+        deadline = time.monotonic() + seconds
+        for _ in range(10000):
+            try:
+                line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                break
+            if line is None:
+                raise BlogError('the engine %s stopped answering (exit status %s); is it '
+                                'Fairy-Stockfish?' % (self.path, self._exit_status()))
             if line.startswith(prefix):
                 return line
+        self.process.kill()
+        raise BlogError('the engine %s gave no %r within %d s; is it a UCI engine such as '
+                        'Fairy-Stockfish?' % (self.path, prefix, seconds))
 
     def new_game(self):
         """Clears the hash table, so a game does not depend on the last one."""
         self._send('ucinewgame')
         self._send('isready')
-        self._wait('readyok')
+        self._wait('readyok', HANDSHAKE_SECONDS)
 
     def best_move(self, moves, fen=None, depth=None):
         """The engine's move (ICCS) after ``moves`` (ICCS)."""
         start = 'startpos' if fen is None else 'fen ' + fen
         self._send('position %s moves %s' % (start, ' '.join(iccs_to_fsf(m) for m in moves)))
         self._send('go depth %d' % (depth or self.depth))
-        return fsf_to_iccs(self._wait('bestmove').split()[1])
+        answer = self._wait('bestmove').split()
+        try:
+            return fsf_to_iccs(answer[1])
+        except (IndexError, ValueError):
+            raise BlogError('the engine %s answered %r, not a move' % (self.path, ' '.join(
+                answer)[:80])) from None
 
     __call__ = best_move
 
     def close(self):
         if self.process.poll() is None:
-            self._send('quit')
-            self.process.wait(timeout=10)
+            try:
+                self._send('quit')
+                self.process.wait(timeout=10)
+            except (BlogError, subprocess.TimeoutExpired):
+                self.process.kill()
 
     def __enter__(self):
         return self
@@ -184,6 +230,7 @@ def generate_games(count, seed=0, workers=1, engine=None, max_plies=300, depths=
     import multiprocessing
     from tqdm import tqdm
     path = find_engine(engine)
+    Engine(path).close()  # a broken engine fails here, not in every pool worker
     jobs = [(seed, i, max_plies, tuple(depths), opening_plies, weak_noise)
             for i in range(count)]
     if workers <= 1:

@@ -20,6 +20,7 @@ Public API:
 import numpy as np
 
 from bert4keras_blog.decoding.cache import BertCache, shared_cache
+from bert4keras_blog.errors import BlogError
 from bert4keras_blog.decoding.search import log_probabilities
 from bert4keras_blog.xiangqi.lm import TOKENS
 from bert4keras_blog.xiangqi.rules import legal_moves
@@ -38,6 +39,10 @@ class MovePlayer(object):
     """
 
     def __init__(self, transformer, tokenizer, temperature=0.0, topk=None, seed=0):
+        if not (isinstance(temperature, (int, float)) and 0 <= temperature < float('inf')):
+            raise BlogError('temperature %r: a finite number, 0 or more' % (temperature,))
+        if topk is not None and (not isinstance(topk, int) or topk < 1):
+            raise BlogError('topk %r: a whole number, 1 or more (or None)' % (topk,))
         self.cache = shared_cache(BertCache, getattr(transformer, 'model', transformer), True)
         self.tokenizer = tokenizer
         self.max_position = int(self.cache.position.input_dim)

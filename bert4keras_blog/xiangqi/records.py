@@ -11,7 +11,10 @@ sites write ICCS); they are stored as ``h2e2``. Blank lines and lines
 starting with '#' are skipped; files ending in '.gz' are read and written
 compressed. Every move is checked against the rules, so an illegal or
 unreadable move is reported with its file, line, game and ply numbers; that
-game is skipped and the others are kept.
+game is skipped and the others are kept. A FEN is checked by our own strict
+parser before Fairy-Stockfish sees it, and a game may hold at most
+``rules.MAX_PLIES`` moves (a longer line is rejected unread), so a hostile
+file can neither crash the rules engine nor fill memory.
 
 PGN and XQF game files are not read (their Chinese-notation moves need a
 converter we do not ship): such a file is recognised and refused with a
@@ -26,18 +29,23 @@ Public API:
 """
 import collections
 import gzip
+import os
 import re
 
-from bert4keras_blog.datafiles import RejectedLines
+from bert4keras_blog.datafiles import OverlongLine, RejectedLines, text_lines
 from bert4keras_blog.errors import BlogError, DataFormatError, IllegalMoveError
 from bert4keras_blog.xiangqi.rules import (
-    VARIANT, START_FEN, iccs_to_fsf, is_iccs, normalize_iccs)
+    MAX_FEN_CHARS, MAX_PLIES, VARIANT, START_FEN, check_fen, iccs_to_fsf, is_iccs,
+    normalize_iccs)
 
 __all__ = ['Game', 'RESULTS', 'read_games', 'validate_game', 'write_games', 'rejected_lines']
 
 RESULTS = ('1-0', '0-1', '1/2-1/2', '*')
 
 Game = collections.namedtuple('Game', 'moves result fen', defaults=(None,))
+
+# A game line at the ply limit: '[FEN] ' + 'h2-e2 ' per move + a result.
+MAX_LINE_BYTES = MAX_FEN_CHARS + 4 + 6 * MAX_PLIES + 10
 
 
 def _open(path, mode):
@@ -55,6 +63,10 @@ def validate_game(moves, fen=None, game=None, path=None, line=None):
     by halving, for its first bad move."""
     import pyffish as sf
     position = fen or START_FEN
+    if len(moves) > MAX_PLIES:
+        raise IllegalMoveError(moves[MAX_PLIES], 'the game is longer than %d plies, the limit '
+                                                 'a record may hold' % MAX_PLIES,
+                               game=game, ply=MAX_PLIES + 1, path=path, line=line)
     for ply, move in enumerate(moves, 1):
         if not is_iccs(move):
             raise IllegalMoveError(move, 'not an ICCS move (file a-i, rank 0-9, e.g. h2e2)',
@@ -95,40 +107,48 @@ def read_games(path, fen=None, strict=False):
     games, problems = [], []
     number = 0
     _refuse_other_formats(path)
-    try:
-        with _open(path, 'r') as f:
-            lines = list(f)
-    except UnicodeDecodeError as error:
-        raise DataFormatError(path, None, 'not UTF-8 text (%s)' % error)
-    for line_number, text in enumerate(lines, 1):
-        text = text.strip()
+    if fen is not None:
+        check_fen(fen)
+    for line_number, text in enumerate(text_lines(path, MAX_LINE_BYTES), 1):
+        overlong, text = isinstance(text, OverlongLine), text.strip()
         if not text or text.startswith('#'):
             continue
         number += 1
-        start = fen
-        if text.startswith('['):
-            start, _, text = text[1:].partition(']')
-        fields = [normalize_iccs(field) for field in text.split()]
-        result = fields.pop() if fields and fields[-1] in RESULTS else '*'
         try:
-            if not fields:
-                raise IllegalMoveError('', 'the line has no moves',
+            if overlong:
+                raise IllegalMoveError('', 'the line is %s, more than a game of %d plies needs'
+                                       % (text, MAX_PLIES),
                                        game=number, path=path, line=line_number)
-            if start != fen:
-                from bert4keras_blog.xiangqi.rules import check_fen
-                try:
-                    check_fen(start)
-                except BlogError as error:
-                    raise IllegalMoveError(fields[0], str(error), game=number, path=path,
-                                           line=line_number)
-            validate_game(fields, start, game=number, path=path, line=line_number)
+            game = _parse_game(text, fen, number, path, line_number)
         except IllegalMoveError as problem:
             if strict:
                 raise
             problems.append(problem)
             continue
-        games.append(Game(fields, result, start))
+        games.append(game)
     return games, problems
+
+
+def _parse_game(text, fen, number, path, line_number):
+    start = fen
+    if text.startswith('['):
+        start, closed, text = text[1:].partition(']')
+        if not closed:
+            raise IllegalMoveError('', 'the [FEN] bracket is not closed',
+                                   game=number, path=path, line=line_number)
+    fields = [normalize_iccs(field) for field in text.split()]
+    result = fields.pop() if fields and fields[-1] in RESULTS else '*'
+    if not fields:
+        raise IllegalMoveError('', 'the line has no moves', game=number, path=path,
+                               line=line_number)
+    if start != fen:
+        try:
+            check_fen(start)
+        except BlogError as error:
+            raise IllegalMoveError(fields[0], str(error), game=number, path=path,
+                                   line=line_number) from None
+    validate_game(fields, start, game=number, path=path, line=line_number)
+    return Game(fields, result, start)
 
 
 # Tag pairs open a PGN game: [Event "..."], [Game "Chinese Chess"], [FEN "..."].
@@ -165,11 +185,27 @@ def rejected_lines(path, games, problems):
 
 def write_games(path, games, append=False):
     """Writes ``games`` (Game tuples or plain move lists) one a line;
-    ``append`` adds them to the end of an existing file."""
-    with _open(path, 'a' if append else 'w') as f:
-        for game in games:
-            if not isinstance(game, Game):
-                game = Game(list(game), '*')
-            prefix = ['[%s]' % game.fen] if game.fen else []
-            f.write(' '.join(prefix + list(game.moves) + [game.result]) + '\n')
+    ``append`` adds them to the end of an existing file. A new file is
+    written beside its name and moved into place, so an interrupted write
+    never leaves an existing file emptied or half-written."""
+    lines = []
+    for game in games:
+        if not isinstance(game, Game):
+            game = Game(list(game), '*')
+        prefix = ['[%s]' % game.fen] if game.fen else []
+        lines.append(' '.join(prefix + list(game.moves) + [game.result]) + '\n')
+    if append:
+        with _open(path, 'a') as f:
+            f.write(''.join(lines))
+        return str(path)
+    path = str(path)
+    root, ext = (path[:-3], '.gz') if path.endswith('.gz') else (path, '')
+    partial = '%s.partial-%d%s' % (root, os.getpid(), ext)  # the same compression
+    try:
+        with _open(partial, 'w') as f:
+            f.write(''.join(lines))
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
     return str(path)

@@ -16,7 +16,9 @@ Public API:
     iccs_to_fsf(move) -> str, fsf_to_iccs(move) -> str
     is_iccs(text) -> bool
     normalize_iccs(text) -> str: upper-case and dashed ICCS made canonical
-    check_fen(fen) -> fen, raises BlogError if invalid
+    parse_fen(fen) -> 10 board rows; BlogError names the bad field
+    check_fen(fen) -> fen: parse_fen, then Fairy-Stockfish; BlogError if invalid
+    MAX_PLIES, MAX_FEN_CHARS: what a record may hold
     legal_moves(moves, fen=None) -> list[str] (ICCS)
     fen_after(moves, fen=None) -> str
     side_to_move(moves, fen=None) -> 'red' | 'black'
@@ -24,12 +26,14 @@ Public API:
     board_rows(moves, fen=None) -> list of 10 strings (ICCS rank 9 first)
     draw_board(moves, fen=None, color=False) -> str, Chinese piece names
 """
+import functools
 import re
 
 from bert4keras_blog.errors import BlogError
 
 __all__ = ['VARIANT', 'START_FEN', 'iccs_to_fsf', 'fsf_to_iccs', 'is_iccs', 'normalize_iccs',
-           'check_fen', 'legal_moves', 'fen_after', 'side_to_move', 'outcome', 'board_rows', 'draw_board']
+           'parse_fen', 'check_fen', 'MAX_PLIES', 'MAX_FEN_CHARS', 'legal_moves', 'fen_after',
+           'side_to_move', 'outcome', 'board_rows', 'draw_board']
 
 VARIANT = 'xiangqi'
 
@@ -87,11 +91,84 @@ def fsf_to_iccs(move):
     return '%s%d%s%d' % (a, int(r1) - 1, b, int(r2) - 1)
 
 
+# Bounds on what a record may hold before any of it reaches native code:
+# real games end well inside 600 plies (Fairy-Stockfish's move-count rule
+# draws long before), and a FEN with every field spelled out is under 100
+# characters. Longer input is refused, so memory stays bounded.
+MAX_PLIES = 1000
+MAX_FEN_CHARS = 120
+_PIECE_LIMITS = {'k': 1, 'a': 2, 'b': 2, 'n': 2, 'r': 2, 'c': 2, 'p': 5}
+_RANK = re.compile(r'^(?:[KABNRCPkabnrcp]|[1-9](?![0-9]))+$')
+
+
+def parse_fen(fen):
+    """Checks a xiangqi FEN field by field, in Python, before Fairy-Stockfish
+    sees it: pyffish's own check accepts some malformed boards (a rank of 10
+    files) and then corrupts memory.
+
+    Returns:
+        the board as 10 strings of 9 characters (FEN letters, '.' empty),
+        ICCS rank 9 first.
+
+    Raises:
+        BlogError naming the field (rank, piece, side to move, counters).
+    """
+    def bad(reason):
+        raise BlogError('not a valid xiangqi FEN (%s): %r' % (reason, _shown(fen)))
+    if not isinstance(fen, str):
+        bad('not text')
+    if len(fen) > MAX_FEN_CHARS:
+        bad('longer than %d characters' % MAX_FEN_CHARS)
+    fields = fen.split()
+    if not 2 <= len(fields) <= 6:
+        bad('%d fields; a FEN has the board, the side to move and up to four counters'
+            % len(fields))
+    ranks = fields[0].split('/')
+    if len(ranks) != 10:
+        bad('%d ranks, xiangqi has 10' % len(ranks))
+    rows = []
+    for index, rank in enumerate(ranks):
+        if not _RANK.match(rank):
+            bad('rank %d (%r): only the letters KABNRCP/kabnrcp and the digits 1-9, '
+                'one digit at a time' % (9 - index, rank))
+        row = re.sub(r'[1-9]', lambda m: '.' * int(m.group()), rank)
+        if len(row) != 9:
+            bad('rank %d (%r) covers %d files, xiangqi has 9' % (9 - index, rank, len(row)))
+        rows.append(row)
+    board = ''.join(rows)
+    for letter, limit in _PIECE_LIMITS.items():
+        for piece, side in ((letter.upper(), 'red'), (letter, 'black')):
+            count = board.count(piece)
+            if count > limit or (letter == 'k' and count != 1):
+                bad('%d %s %r; %s %d' % (count, side, piece,
+                                          'exactly' if letter == 'k' else 'at most', limit))
+    for piece, first_rank in (('K', 0), ('k', 7)):  # ICCS ranks of the palaces
+        rank = 9 - board.index(piece) // 9
+        file = board.index(piece) % 9
+        if not (3 <= file <= 5 and first_rank <= rank <= first_rank + 2):
+            bad('the %s king is outside its palace' % ('red' if piece == 'K' else 'black'))
+    if fields[1] not in ('w', 'b'):
+        bad("side to move %r; 'w' (red) or 'b' (black)" % fields[1][:10])
+    for name, value in zip(('castling', 'en passant'), fields[2:4]):
+        if value != '-':
+            bad("%s field %r; xiangqi has none, write '-'" % (name, value[:10]))
+    for name, value in zip(('half-move clock', 'move number'), fields[4:6]):
+        if not value.isdigit() or len(value) > 4:
+            bad('%s %r; a number below 10000' % (name, value[:10]))
+    return rows
+
+
+def _shown(text):
+    text = text if isinstance(text, str) else repr(text)
+    return text if len(text) <= 80 else text[:77] + '...'
+
+
 def check_fen(fen):
-    """Returns ``fen`` if Fairy-Stockfish accepts it as a xiangqi position,
-    else raises BlogError."""
+    """Returns ``fen`` if our strict parser and then Fairy-Stockfish accept
+    it as a xiangqi position, else raises BlogError."""
     import os
     import sys
+    parse_fen(fen)
     sys.stderr.flush()
     saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2)  # pyffish prints its reason on the C stderr; ours is clearer
@@ -103,23 +180,46 @@ def check_fen(fen):
         os.close(null)
     if code != _sf.FEN_OK:
         raise BlogError('not a valid xiangqi FEN (Fairy-Stockfish code %d): %r' % (code, fen))
+    # Fairy-Stockfish does not ask whether the side that just moved left its
+    # king in check; it then lists the king's capture, and playing that
+    # crashes it. Asked of the position with the other side to move.
+    fields = fen.split()
+    other = ' '.join([fields[0], 'b' if fields[1] == 'w' else 'w'] + fields[2:])
+    if _sf.gives_check(VARIANT, other, []):
+        raise BlogError('not a valid xiangqi FEN (the side not to move, %s, is in check): %r'
+                        % ('red' if fields[1] == 'b' else 'black', _shown(fen)))
     return fen
 
 
-def _fsf(moves):
-    return [iccs_to_fsf(m) for m in moves]
+@functools.lru_cache(maxsize=256)
+def _checked_fen(fen):
+    return check_fen(fen)
+
+
+def _position(moves, fen):
+    """(fen, Fairy-Stockfish moves), checked before they reach native code."""
+    fen = START_FEN if fen is None else _checked_fen(fen)
+    if len(moves) > MAX_PLIES:
+        raise BlogError('%d moves; games are limited to %d plies' % (len(moves), MAX_PLIES))
+    return fen, [iccs_to_fsf(m) for m in moves]
 
 
 def legal_moves(moves, fen=None):
     """Legal moves (ICCS, sorted) after ``moves`` (ICCS) from ``fen``
     (default: the start position)."""
-    found = _rules().legal_moves(VARIANT, fen or START_FEN, _fsf(moves))
+    fen, history = _position(moves, fen)
+    try:
+        found = _rules().legal_moves(VARIANT, fen, history)
+    except (ValueError, SystemError):  # pyffish's answer to an illegal move
+        raise BlogError('the moves %s are not legal from %s' % (' '.join(moves)[:200], fen)) \
+            from None
     return sorted(fsf_to_iccs(m) for m in found)
 
 
 def fen_after(moves, fen=None):
     """The FEN of the position after ``moves``."""
-    return _rules().get_fen(VARIANT, fen or START_FEN, _fsf(moves))
+    fen, history = _position(moves, fen)
+    return _rules().get_fen(VARIANT, fen, history)
 
 
 def side_to_move(moves, fen=None):
@@ -135,9 +235,8 @@ def outcome(moves, fen=None):
     (a loss in xiangqi) or 'rule' (repetition, perpetual check or the
     move-count rule, as Fairy-Stockfish decides them)."""
     sf = _rules()
-    fen = fen or START_FEN
-    history = _fsf(moves)
-    if sf.legal_moves(VARIANT, fen, history):
+    if legal_moves(moves, fen):
+        fen, history = _position(moves, fen)
         ended, value = sf.is_immediate_game_end(VARIANT, fen, history)
         if not ended:
             ended, value = sf.is_optional_game_end(VARIANT, fen, history)
@@ -145,6 +244,7 @@ def outcome(moves, fen=None):
             return None
         reason = 'rule'
     else:
+        fen, history = _position(moves, fen)
         value = sf.game_result(VARIANT, fen, history)
         reason = 'checkmate' if sf.gives_check(VARIANT, fen, history) else 'stalemate'
     if value == 0:

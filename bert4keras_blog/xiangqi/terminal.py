@@ -93,12 +93,23 @@ class TerminalGame(object):
         self.write('Game over: %s (%s).' % (result, reason))
         game = Game(list(self.moves), result, self.fen)
         if self.save_path:
+            self.write('Saved the game (%d moves, ICCS) to %s.' % (
+                len(self.moves), self.save(game)))
+        return game
+
+    def save(self, game):
+        """Appends ``game`` to the record file; if that cannot be written, to
+        a new file in the temporary folder, so a finished game is never lost."""
+        try:
             folder = os.path.dirname(os.path.abspath(self.save_path))
             os.makedirs(folder, exist_ok=True)
-            write_games(self.save_path, [game], append=True)
-            self.write('Saved the game (%d moves, ICCS) to %s.' % (len(self.moves),
-                                                                   self.save_path))
-        return game
+            return write_games(self.save_path, [game], append=True)
+        except OSError as error:
+            import tempfile
+            handle, fallback = tempfile.mkstemp(prefix='xiangqi-game-', suffix='.txt')
+            os.close(handle)
+            self.write('Could not write %s (%s).' % (self.save_path, error.strerror or error))
+            return write_games(fallback, [game])
 
     def human_turn(self):
         """Reads until a move is made; returns a (result, reason) to end the game."""
@@ -168,7 +179,16 @@ class TerminalGame(object):
         return True
 
     def run(self):
-        """Plays until the end; returns the Game (result '*' if stopped)."""
+        """Plays until the end; returns the Game (result '*' if stopped).
+        Ctrl-C at any moment, also while the model thinks, stops the game and
+        saves the moves so far."""
+        try:
+            return self._play()
+        except KeyboardInterrupt:
+            self.write('')
+            return self.finish('*', 'stopped')
+
+    def _play(self):
         when = datetime.datetime.now().strftime('%Y-%m-%d %H:%M')
         self.write('Xiangqi against the model, %s. You are %s. Type help for help.'
                    % (when, self.human))

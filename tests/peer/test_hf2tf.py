@@ -8,6 +8,7 @@ Two checks per kind, no downloads:
   converted, loaded by bert4keras, and gives the same hidden states and
   logits as the Hugging Face model.
 """
+import json
 import os
 import shutil
 
@@ -186,3 +187,113 @@ def test_pretrained_converts_a_hugging_face_folder_once_and_reuses_it(tmp_path, 
                                       'bert_model.ckpt')
     assert_same_tensors(found['checkpoint'], paths['checkpoint'])
     assert find_release(folder) == found and 'converting' not in capsys.readouterr().out
+
+
+# ---------------------------------------------- hostile folders (issue 19)
+
+@pytest.fixture(scope='module')
+def hf_bert(tmp_path_factory):
+    """A transformers BERT folder (safetensors), saved once; tests copy it."""
+    from transformers import BertConfig, BertModel
+    paths = tiny('bert')
+    torch.manual_seed(0)
+    model = BertModel(bert_config(read_json(paths['config']), BertConfig))
+    return save_hf(model, str(tmp_path_factory.mktemp('hf') / 'bert'), paths['dict'])
+
+
+def _copy(folder, tmp_path):
+    return shutil.copytree(folder, str(tmp_path / 'src'))
+
+
+def _convert_cli(src, out, kind='bert'):
+    from bert4keras_blog import cli
+    return cli.main(['convert', 'hf2tf', src, out, '--kind', kind])
+
+
+def _one_line(capsys, *expected):
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1, err
+    for text in expected:
+        assert text in err[0], (text, err[0])
+
+
+def _rewrite_config(src, change):
+    path = os.path.join(src, 'config.json')
+    config = read_json(path)
+    change(config)
+    with open(path, 'w') as f:
+        f.write(json.dumps(config))
+
+
+def test_hostile_folders_are_one_line_and_write_nothing(hf_bert, tmp_path, capsys):
+    out = str(tmp_path / 'out')
+    src = _copy(hf_bert, tmp_path)
+    weights = os.path.join(src, 'model.safetensors')
+    with open(weights, 'r+b') as f:  # cut: the header promises more bytes
+        f.truncate(os.path.getsize(weights) // 2)
+    assert _convert_cli(src, out) == 2
+    _one_line(capsys, weights, 'not a readable safetensors file')
+    with open(weights, 'wb') as f:
+        f.write(b'\xff' * 64)
+    assert _convert_cli(src, out) == 2
+    _one_line(capsys, weights, 'not a readable safetensors file')
+
+    src = shutil.copytree(hf_bert, str(tmp_path / 'bad_json'))
+    with open(os.path.join(src, 'config.json'), 'a') as f:
+        f.write('\n,}')
+    assert _convert_cli(src, out) == 2
+    _one_line(capsys, os.path.join(src, 'config.json'), 'invalid JSON')
+
+    assert _convert_cli(hf_bert, out, 'mt5.1.1') == 2
+    _one_line(capsys, "model_type is 'bert', not a mt5.1.1 model; convert it with --kind bert")
+
+    src = shutil.copytree(hf_bert, str(tmp_path / 'no_heads'))
+    _rewrite_config(src, lambda c: c.pop('num_attention_heads'))
+    assert _convert_cli(src, out) == 2
+    _one_line(capsys, "key 'num_attention_heads' is missing")
+
+    src = shutil.copytree(hf_bert, str(tmp_path / 'wider'))
+    _rewrite_config(src, lambda c: c.update(intermediate_size=c['intermediate_size'] * 2))
+    assert _convert_cli(src, out) == 2  # converted with exit 0 before
+    _one_line(capsys, 'the config and the weights disagree', 'intermediate')
+    assert not os.path.exists(out)
+    assert [p for p in os.listdir(tmp_path) if p.startswith('.hf2tf')] == []
+
+
+def test_output_folder_follows_the_umask(hf_bert, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        paths = convert(hf_bert, str(tmp_path / 'out'), 'bert')
+    finally:
+        os.umask(previous)
+    assert os.stat(str(tmp_path / 'out')).st_mode & 0o777 == 0o755  # mkdtemp's 0700 before
+    assert os.path.exists(paths['checkpoint'] + '.index')
+
+
+SLOW_CONVERT = r'''
+import sys, time
+from bert4keras_blog import hf2tf
+from bert4keras_blog.cli import main
+read = hf2tf.iter_tensors
+def slowly(path):
+    for item in read(path):
+        print('tensor', flush=True)
+        time.sleep(0.2)
+        yield item
+hf2tf.iter_tensors = slowly
+sys.exit(main(['convert', 'hf2tf'] + sys.argv[1:]))
+'''
+
+
+def test_sigterm_during_conversion_leaves_nothing_behind(hf_bert, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    out = str(tmp_path / 'out')
+    child = subprocess.Popen([sys.executable, '-c', SLOW_CONVERT, hf_bert, out, '--kind',
+                              'bert'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == 'tensor'  # staging folder exists now
+    assert any(p.startswith('.hf2tf') for p in os.listdir(tmp_path))
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=60) == 143
+    assert sorted(os.listdir(tmp_path)) == []  # no staging folder, no half output
