@@ -56,6 +56,8 @@ def parse_args(argv):
     parser.add_argument('--lr', type=float, help='fine-tuning Adam rate (real: 2e-5, tiny: 2e-3)')
     parser.add_argument('--no-memory', action='store_true', help='skip peak-memory processes')
     parser.add_argument('--no-cost', action='store_true', help='skip part 1, the cost table')
+    parser.add_argument('--cost-len', type=int, default=128,
+                        help='sequence length the cost table is measured at (default %(default)s)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--run-dir', default=None)
     return parse_example_args(parser, argv, resolve_defaults)
@@ -74,7 +76,7 @@ def cost_table(args, folder):
     rows = compare_architectures([('BERT', 'bert', SIZE), ('ALBERT', 'albert', albert),
                                   ('ALBERT-unshared', 'albert_unshared', albert),
                                   ('ALBERT, BERT-size params (H=%d)' % hidden, 'albert', wide)],
-                                 batch_size=8, seq_len=128, steps=5,
+                                 batch_size=8, seq_len=args.cost_len, steps=5,
                                  measure_memory=not args.no_memory)
     # CPU-seconds are the fair clock on a shared CPU machine (see compare_architectures).
     print('%-32s %11s %15s %15s %15s %9s' % ('model (4 layers)', 'parameters', 'infer tok/CPU-s',

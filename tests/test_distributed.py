@@ -42,8 +42,10 @@ def max_difference(a, b):
 @pytest.fixture(scope='module')
 def one_device(tmp_path_factory):
     folder = tmp_path_factory.mktemp('one-device')
-    for optimizer in ('adam', 'adamw', 'accumulate'):
-        finish(run('default', optimizer, 4, folder / (optimizer + '.npz')))
+    runs = [run('default', optimizer, 4, folder / (optimizer + '.npz'))  # side by side
+            for optimizer in ('adam', 'adamw', 'accumulate')]
+    for process in runs:
+        finish(process)
     return folder
 
 

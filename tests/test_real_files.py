@@ -212,7 +212,8 @@ def test_rejected_share_above_the_limit_stops_with_the_report(tmp_path):
 def test_non_utf8_data_names_the_byte(tmp_path):
     path = tmp_path / 'train.json'
     path.write_bytes('{"title": "标题"}\n'.encode('gbk'))
-    with pytest.raises(DataFormatError, match='train.json: not UTF-8 text \\(byte 11'):
+    with pytest.raises(DataFormatError,
+                       match='train.json line 1: not UTF-8 \\(byte 0xB1 at column 12'):
         read_lines(str(path), json_object)
 
 

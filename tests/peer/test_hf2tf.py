@@ -154,14 +154,16 @@ def test_unknown_and_missing_tensors_are_named_and_nothing_is_written(tmp_path):
     folder.mkdir()
     (folder / 'config.json').write_text(open(paths['config']).read())
     shutil.copy(paths['dict'], str(folder))
-    save_file({'bert.embeddings.word_embeddings.weight': np.zeros((4, 2), 'float32'),
+    config = read_json(paths['config'])
+    embeddings = np.zeros((config['vocab_size'], config['hidden_size']), 'float32')
+    save_file({'bert.embeddings.word_embeddings.weight': embeddings,
                'adapter.up.weight': np.zeros((2, 2), 'float32')},
               str(folder / 'model.safetensors'))
     with pytest.raises(BlogError, match='adapter.up.weight'):
         convert(str(folder), str(tmp_path / 'out'), 'bert')
     assert not os.path.exists(tmp_path / 'out')
     assert [p for p in os.listdir(tmp_path) if p.startswith('.hf2tf')] == []
-    save_file({'bert.embeddings.word_embeddings.weight': np.zeros((4, 2), 'float32')},
+    save_file({'bert.embeddings.word_embeddings.weight': embeddings},
               str(folder / 'model.safetensors'))
     with pytest.raises(BlogError, match='missing.*bert/embeddings/LayerNorm/beta'):
         convert(str(folder), str(tmp_path / 'out'), 'bert')
