@@ -4,6 +4,8 @@ writer, the one TF writer, the variable layouts and model building.
 Modules, one job each:
     releases   the table of real releases (folders, file names, kinds) and
                ``find_release(folder)``, which every example and the CLI use
+    integrity  what a release's files must satisfy (config, vocabulary, shards,
+               layers), checked before any model is built
     vocab      Chinese vocabularies and sentencepiece models for tiny files
     layouts    the variables each release's checkpoint holds
     tfwriter   the sharded TF checkpoint writer (tiny files, hf2tf, models)
