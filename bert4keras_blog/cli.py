@@ -250,15 +250,9 @@ def non_negative_float(text):
     return value
 
 
-def probability(text):
-    value = non_negative_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError('%s: a probability, 0 to 1' % text)
-    return value
-
-
 def build_parser():
     from bert4keras_blog.checkpoints import KINDS
+    from bert4keras_blog.runs import share
     parser = argparse.ArgumentParser(prog='bert4keras-blog', description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='command', required=True)
     sub.add_parser('info', help='versions and devices').set_defaults(handler=cmd_info)
@@ -337,7 +331,7 @@ def build_parser():
     generate.add_argument('--workers', type=positive_int, default=2, help='engine processes')
     generate.add_argument('--engine', default=None, help='Fairy-Stockfish binary')
     generate.add_argument('--max-plies', type=plies, default=300)
-    generate.add_argument('--weak-noise', type=probability, default=None,
+    generate.add_argument('--weak-noise', type=share, default=None,
                           help='one side plays a random move with this probability, the other '
                                'is the plain engine (default: both sides drawn noisy)')
     generate.add_argument('--depths', type=depth_list, default=[1, 2, 3],

@@ -15,12 +15,13 @@ Public API:
     text_lines(path, max_bytes=None) -> iterator of str: UTF-8, or
         DataFormatError naming the line and byte; OverlongLine for a line
         over MAX_LINE_BYTES.
-    check_text_head(path): the first 64 KB read as UTF-8 (before a run).
+    check_text_head(path): the first lines read as UTF-8 (before a run).
     read_lines(path, parse) -> (records, RejectedLines): ``parse(text)``
         returns a record or raises ValueError with the reason.
     accept(report, folder, split, max_share): print, write, check.
     MAX_REJECTED: the default share (5%).
 """
+import itertools
 import json
 import os
 
@@ -153,28 +154,12 @@ def text_lines(path, max_bytes=None):
                                                         error.reason)) from None
 
 
-def check_text_head(path, size=1 << 16):
-    """The start of ``path`` reads as UTF-8 text (checked before a run
-    starts; the loader names any later bad line)."""
-    if str(path).endswith('.gz'):
-        return
-    with open(path, 'rb') as f:
-        head = f.read(size)
-    for bom, name in _BOMS:
-        if head.startswith(bom):
-            raise DataFormatError(path, None, '%s text (it starts with a byte-order mark); '
-                                              're-save it as UTF-8' % name)
-    lines = head.split(b'\n')
-    for number, raw in enumerate(lines[:-1] if len(head) == size else lines, 1):
-        if b'\x00' in raw:
-            raise DataFormatError(path, number, 'NUL bytes: the file is binary or UTF-16, '
-                                                'not UTF-8 text')
-        try:
-            raw.decode('utf-8')
-        except UnicodeDecodeError as error:
-            raise DataFormatError(path, number, 'not UTF-8 (byte 0x%02X at column %d); '
-                                                're-save the file as UTF-8'
-                                  % (raw[error.start], error.start + 1)) from None
+def check_text_head(path, lines=100):
+    """The first ``lines`` lines of ``path`` read as UTF-8 (checked before a
+    run starts, with ``text_lines``' messages; the loader names any later
+    bad line)."""
+    for _ in itertools.islice(text_lines(path), lines):
+        pass
 
 
 def read_lines(path, parse):

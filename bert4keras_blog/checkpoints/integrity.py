@@ -46,14 +46,15 @@ _SPECIAL_TOKENS = ('[UNK]', '[CLS]', '[SEP]')
 
 
 def _read_text(path):
-    with open(path, 'rb') as f:
-        raw = f.read()
-    try:
-        return raw.decode('utf-8')
-    except UnicodeDecodeError as error:
-        raise DataFormatError(path, raw[:error.start].count(b'\n') + 1,
-                              'not UTF-8 (byte 0x%02X); re-save the file as UTF-8'
-                              % raw[error.start]) from None
+    """The whole file, through the one line reader (so a non-UTF-8 byte is
+    named by line, a UTF-16 file recognised)."""
+    from bert4keras_blog.datafiles import OverlongLine, text_lines
+    lines = []
+    for number, line in enumerate(text_lines(path), 1):
+        if isinstance(line, OverlongLine):
+            raise DataFormatError(path, number, line)
+        lines.append(line)
+    return ''.join(lines)
 
 
 def check_config(path, kind=None):
@@ -95,9 +96,7 @@ def check_sizes(config, kind, path):
 
 def check_vocab(path, vocab_size=None):
     """Checks a BERT-style vocabulary; returns its number of tokens."""
-    lines = _read_text(path).splitlines()
-    if '\x00' in ''.join(lines[:1000]):
-        raise DataFormatError(path, None, 'NUL bytes: a binary file, not a vocabulary')
+    lines = _read_text(path).splitlines()  # NUL bytes (binary files) are refused there
     tokens = len(lines)
     if tokens == 0:
         raise DataFormatError(path, None, 'the vocabulary is empty')
