@@ -10,13 +10,17 @@ Public API:
     CheckpointError: a checkpoint file is missing, cut short or corrupted.
     MathExpressionError: an arithmetic expression is invalid or unsafe.
     IllegalMoveError: a chess move is illegal or unreadable.
+    EngineNotFoundError: no Fairy-Stockfish binary; says how to install one.
+    SettingError: an argument of a library call is out of range or of the
+        wrong kind (also a ``ValueError``); the message names the argument.
     run_main(main, argv, program) -> int: the one error path of the CLI and
         the examples (one line on stderr, an exit status, no traceback).
 """
 
 __all__ = [
     'BlogError', 'StackError', 'DataFormatError', 'CheckpointMismatchError', 'CheckpointError',
-    'MathExpressionError', 'IllegalMoveError', 'run_main',
+    'MathExpressionError', 'IllegalMoveError', 'EngineNotFoundError', 'SettingError',
+    'run_main',
 ]
 
 
@@ -76,6 +80,15 @@ class CheckpointMismatchError(BlogError, ValueError):
 class CheckpointError(BlogError):
     """A checkpoint's files are missing, cut short or corrupted; the message
     names the file."""
+
+
+class EngineNotFoundError(BlogError):
+    """No Fairy-Stockfish binary; the message says how to install one."""
+
+
+class SettingError(BlogError, ValueError):
+    """A library call got an argument it cannot work with (a ``ValueError``,
+    so ``except ValueError`` written for the old behaviour still catches it)."""
 
 
 class MathExpressionError(BlogError, ValueError):

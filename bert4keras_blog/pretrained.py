@@ -58,7 +58,9 @@ class ElectraGenerator(BERT):
                          'generator_predictions/output_bias')
 
     def load_variable(self, checkpoint, name):
-        variable = super(BERT, self).load_variable(checkpoint, name)
+        # BERT's own load_variable trims embedding tables (keep_tokens) only
+        # under their 'bert/...' names; the generator's tables have ELECTRA's.
+        variable = super(ElectraGenerator, self).load_variable(checkpoint, name)
         if name in self._EMBEDDING_TABLES:
             return self.load_embeddings(variable)  # honours keep_tokens
         return variable

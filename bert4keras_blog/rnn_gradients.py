@@ -26,6 +26,8 @@ Public API:
 import numpy as np
 
 from bert4keras_blog.backend import K, keras, tf
+from bert4keras_blog.errors import SettingError
+from bert4keras_blog.internals import cell_weights_replaced
 
 __all__ = ['unroll', 'state_jacobian_norms', 'step_jacobians', 'analytic_step_jacobians',
            'gradient_by_step', 'fit_decay_rate', 'cell_of']
@@ -177,7 +179,7 @@ def _activation(cell, name):
     for keras_fn, pair in known.items():
         if fn is keras_fn or getattr(fn, '__name__', None) == keras_fn.__name__:
             return pair
-    raise ValueError('no formula for activation %r of %s' % (fn, type(cell).__name__))
+    raise SettingError('no formula for activation %r of %s' % (fn, type(cell).__name__))
 
 
 def analytic_step_jacobians(cell_or_layer, inputs, initial_state=None):
@@ -204,7 +206,7 @@ def analytic_step_jacobians(cell_or_layer, inputs, initial_state=None):
         elif kind.startswith('GRU'):
             out.append(_gru_jacobian(cell, x[:, t], states[t]))
         else:
-            raise ValueError('no formula for %s; use step_jacobians (autodiff)' % kind)
+            raise SettingError('no formula for %s; use step_jacobians (autodiff)' % kind)
     return np.stack(out)
 
 
@@ -300,7 +302,8 @@ def gradient_by_step(cell_or_layer, inputs, loss_fn, initial_state=None):
         tf.zeros([tf.shape(x)[0], sum(sizes)], x.dtype)
     with tf.GradientTape() as tape:
         for t in range(steps):
-            state = _step_with(cell, weights, copies[t], x[:, t], state, sizes)
+            with cell_weights_replaced(cell, copies[t]):
+                state = _step(cell, x[:, t], state, sizes)
         loss = loss_fn(state)
     flat = [v for step in copies for v in step]
     grads = tape.gradient(loss, flat)
@@ -310,33 +313,6 @@ def gradient_by_step(cell_or_layer, inputs, loss_fn, initial_state=None):
     total = [sum(step[k] for step in per_step) for k in range(len(weights))]
     norms = np.array([np.sqrt(sum(float(np.sum(g ** 2)) for g in step)) for step in per_step])
     return {'per_step': per_step, 'total': total, 'norms': norms}
-
-
-def _step_with(cell, weights, values, x, state, sizes):
-    """One step with ``weights`` temporarily read from ``values``."""
-    saved = list(weights)
-    names = _weight_attributes(cell, saved)
-    for name, value in zip(names, values):
-        object.__setattr__(cell, name, value)
-    try:
-        return _step(cell, x, state, sizes)
-    finally:
-        for name, weight in zip(names, saved):
-            object.__setattr__(cell, name, weight)
-
-
-def _weight_attributes(cell, weights):
-    """Attribute names under which the cell keeps each of its weights."""
-    names = []
-    for w in weights:
-        for name in ('kernel', 'recurrent_kernel', 'bias'):
-            if getattr(cell, name, None) is w:
-                names.append(name)
-                break
-        else:
-            raise ValueError('gradient_by_step supports cells whose weights are kernel, '
-                             'recurrent_kernel and bias; %s has %s' % (type(cell).__name__, w.name))
-    return names
 
 
 def fit_decay_rate(norms, skip=0):

@@ -40,6 +40,8 @@ assert trainer.count_params() == transformer.model.count_params()
 ```
 """
 from bert4keras_blog.backend import K, keras, tf
+from bert4keras_blog.errors import SettingError
+from bert4keras_blog.internals import token_embeddings_replaced
 
 __all__ = ['TeaForN', 'pass_weights']
 
@@ -48,13 +50,13 @@ def pass_weights(n, weights=None, decay=0.5):
     """Loss weight of each pass: ``weights`` as given, else ``decay**k``.
 
     Raises:
-        ValueError: wrong count, or pass 1 not the largest.
+        SettingError: wrong count, or pass 1 not the largest.
     """
     weights = list(weights) if weights is not None else [decay ** k for k in range(n)]
     if len(weights) != n:
-        raise ValueError('weights has %d entries for n=%d passes' % (len(weights), n))
+        raise SettingError('weights has %d entries for n=%d passes' % (len(weights), n))
     if any(w > weights[0] for w in weights):
-        raise ValueError('pass 1 must weigh the most; got weights=%s' % weights)
+        raise SettingError('pass 1 must weigh the most; got weights=%s' % weights)
     return [float(w) for w in weights]
 
 
@@ -117,12 +119,12 @@ class TeaForN(object):
     def __init__(self, transformer, n=3, weights=None, decay=0.5, feedback='output',
                  topk=None, stop_gradient=False, application='unilm'):
         if feedback not in ('output', 'expected_embedding'):
-            raise ValueError("feedback must be 'output' or 'expected_embedding', got %r"
+            raise SettingError("feedback must be 'output' or 'expected_embedding', got %r"
                              % (feedback,))
         if 'MLM-Norm' not in transformer.layers:
-            raise ValueError('TeaForN needs a model built with with_mlm=True')
+            raise SettingError('TeaForN needs a model built with with_mlm=True')
         if application not in ('unilm', 'lm'):
-            raise ValueError("application must be 'unilm' or 'lm', got %r" % (application,))
+            raise SettingError("application must be 'unilm' or 'lm', got %r" % (application,))
         self.transformer, self.n = transformer, n
         self.weights = pass_weights(n, weights, decay)
         self.feedback_kind, self.topk = feedback, topk
@@ -136,28 +138,12 @@ class TeaForN(object):
         With ``token_vectors`` the ``Embedding-Token`` lookup is replaced by
         them; the output head's use of the same layer (``mode='dense'``) is not.
         """
-        transformer, recorded = self.transformer, {}
-        original_apply = type(transformer).apply
-
-        def apply(inputs=None, layer=None, arguments=None, **kwargs):
-            name = kwargs.get('name')
-            dense = (arguments or {}).get('mode') == 'dense'
-            if token_vectors is not None and name == 'Embedding-Token' and not dense \
-                    and inputs is not None:
-                return token_vectors
-            output = original_apply(transformer, inputs, layer, arguments, **kwargs)
-            if name == 'MLM-Norm':
-                recorded['hidden'] = output
-            return output
-
-        transformer.apply = apply  # instance attribute: shadows the method for this pass
-        try:
-            probabilities = transformer.call(transformer.inputs)
-        finally:
-            del transformer.apply
+        with token_embeddings_replaced(self.transformer, token_vectors,
+                                       record=('MLM-Norm',)) as recorded:
+            probabilities = self.transformer.call(self.transformer.inputs)
         if isinstance(probabilities, list):
             probabilities = probabilities[0]
-        return probabilities, recorded['hidden']
+        return probabilities, recorded['MLM-Norm']
 
     def feedback(self, vectors, probabilities):
         """The vector each position hands to the next position of the next pass.

@@ -12,7 +12,7 @@ from bert4keras_blog.backend import K, tf
 from bert4keras_blog.checkpoints import (
     KINDS, build_model, chinese_vocab, read_config, save_checkpoint, save_variables, tiny,
     write_tiny)
-from bert4keras_blog.errors import CheckpointMismatchError, DataFormatError
+from bert4keras_blog.errors import BlogError, CheckpointMismatchError, DataFormatError
 
 
 def variables_of(checkpoint):
@@ -100,7 +100,7 @@ def test_config_overrides_change_the_shapes(tmp_path):
 
 
 def test_unknown_kind_is_named(tmp_path):
-    with pytest.raises(Exception, match="unknown checkpoint kind 'gpt9'"):
+    with pytest.raises(BlogError, match="unknown checkpoint kind 'gpt9'"):
         write_tiny('gpt9', str(tmp_path))
 
 

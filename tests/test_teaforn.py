@@ -6,6 +6,7 @@ import pytest
 from bert4keras_blog.backend import K, keras, tf
 from bert4keras.snippets import sequence_padding  # noqa: I100  (after bert4keras_blog)
 from bert4keras_blog.checkpoints import build_model, tiny
+from bert4keras_blog.errors import SettingError
 from bert4keras_blog.teaforn import TeaForN, pass_weights
 
 TOKENS = [[2, 100, 200, 300, 3, 400, 500, 3], [2, 100, 3, 600, 700, 800, 900, 3]]
@@ -136,16 +137,16 @@ def test_expected_embedding_feedback_and_lm_application():
     trainer = TeaForN(t, n=2, feedback='expected_embedding', topk=5, application='lm').build()
     result = per_pass(trainer, [sequence_padding(TOKENS), np.zeros((2, 8))])
     assert np.isfinite(result['loss']) and result['pass2_loss'] > 0
-    with pytest.raises(ValueError, match='feedback'):
+    with pytest.raises(SettingError, match='feedback'):
         TeaForN(t, feedback='sample')
 
 
 def test_pass_weights():
     assert pass_weights(3) == [1.0, 0.5, 0.25]
     assert pass_weights(2, [2, 1]) == [2.0, 1.0]
-    with pytest.raises(ValueError, match='pass 1 must weigh the most'):
+    with pytest.raises(SettingError, match='pass 1 must weigh the most'):
         pass_weights(2, [1, 2])
-    with pytest.raises(ValueError, match='2 entries for n=3'):
+    with pytest.raises(SettingError, match='2 entries for n=3'):
         pass_weights(3, [1, 1])
 
 

@@ -4,7 +4,7 @@ import gzip
 import numpy as np
 import pytest
 
-from bert4keras_blog.errors import IllegalMoveError
+from bert4keras_blog.errors import BlogError, IllegalMoveError
 from bert4keras_blog.xiangqi import rules
 from bert4keras_blog.xiangqi.match import RandomPlayer, play_game, play_match
 from bert4keras_blog.xiangqi.records import Game, read_games, write_games
@@ -67,7 +67,7 @@ def test_outcome_detects_checkmate_and_names_the_winner():
     assert rules.outcome([], MATE_IN_ONE) is None
     assert rules.outcome(['a0a9'], MATE_IN_ONE) == ('1-0', 'checkmate')
     assert rules.legal_moves(['a0a9'], MATE_IN_ONE) == []
-    with pytest.raises(Exception, match='FEN'):
+    with pytest.raises(BlogError, match='FEN'):
         rules.check_fen('not a position')
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from bert4keras_blog.backend import K, tf
 from bert4keras_blog.errors import BlogError
+from bert4keras_blog.internals import call_count, relative_position_bias, t5_decoder
 
 __all__ = ['BertCache', 'T5Cache', 'shared_cache']
 
@@ -59,9 +60,53 @@ def _keras_model(model):
         and isinstance(model.layers, dict) else model
 
 
+class _CachedModel(object):
+    """What both caches share: the attention sizes, the lookup of numbered
+    blocks, and one attention step over cached keys and values."""
+
+    def _blocks(self, model, prefix, parts):
+        """[(layer per part) for block 0, 1, ...] named ``prefix % i + part``."""
+        names = {layer.name for layer in model.layers}
+        blocks = []
+        while prefix % len(blocks) + parts[0] in names:
+            blocks.append(tuple(model.get_layer(prefix % len(blocks) + part) for part in parts))
+        return blocks
+
+    def _use_sizes_of(self, attention):
+        self.heads, self.key_size, self.head_size = \
+            attention.heads, attention.key_size, attention.head_size
+        self.scale = attention.key_size ** 0.5 if attention.attention_scale else None
+
+    def _cache_specs(self):
+        """TensorSpecs of one block's (keys, values) cache."""
+        return [tf.TensorSpec([None, None, self.heads, self.key_size], K.floatx()),
+                tf.TensorSpec([None, None, self.heads, self.head_size], K.floatx())]
+
+    def _keys_values(self, attention, x):
+        return (_split_heads(attention.k_dense(x), self.heads, self.key_size),
+                _split_heads(attention.v_dense(x), self.heads, self.head_size))
+
+    def _attend_to(self, attention, x, k, v, mask, bias=None):
+        q = _split_heads(attention.q_dense(x), self.heads, self.key_size)
+        return attention.o_dense(_attend(q, k, v, mask, self.scale, bias))
+
+    def _self_attention(self, attention, x, k_cache, v_cache, mask, bias=None):
+        """x attends to the cache and to itself; returns (output, keys, values)."""
+        k, v = self._keys_values(attention, x)
+        if k_cache is not None:
+            k, v = tf.concat([k_cache, k], 1), tf.concat([v_cache, v], 1)
+        return self._attend_to(attention, x, k, v, mask, bias), k, v
+
+    def cache_bytes(self, batch_size, length):
+        """Bytes of keys and values for ``batch_size`` rows of ``length`` positions."""
+        itemsize = np.dtype(K.floatx()).itemsize
+        return int(batch_size * length * self.heads * (self.key_size + self.head_size)
+                   * itemsize * len(self.layers))
+
+
 # ------------------------------------------------------------ BERT family
 
-class BertCache(object):
+class BertCache(_CachedModel):
     """Cached forward pass of a BERT-family model with an MLM head."""
 
     def __init__(self, model, lm):
@@ -79,30 +124,18 @@ class BertCache(object):
             raise BlogError('hierarchical or non-additive position embeddings are not supported')
         self.embedding_norm = get('Embedding-Norm')
         self.mapping = get('Embedding-Mapping') if 'Embedding-Mapping' in names else None
-        self.layers = []
-        if 'Transformer-MultiHeadSelfAttention' in names:  # ALBERT: one shared layer
-            shared = tuple(get('Transformer-%s' % n) for n in
-                           ('MultiHeadSelfAttention', 'MultiHeadSelfAttention-Norm',
-                            'FeedForward', 'FeedForward-Norm'))
-            count = len(shared[0]._inbound_nodes)
-            self.layers = [shared] * count
+        parts = ('MultiHeadSelfAttention', 'MultiHeadSelfAttention-Norm',
+                 'FeedForward', 'FeedForward-Norm')
+        if 'Transformer-MultiHeadSelfAttention' in names:  # ALBERT: one shared block
+            shared = self._blocks(model, 'Transformer-', parts)
+            self.layers = shared * call_count(shared[0][0])
         else:
-            i = 0
-            while 'Transformer-%d-MultiHeadSelfAttention' % i in names:
-                self.layers.append(tuple(get('Transformer-%d-%s' % (i, n)) for n in
-                                         ('MultiHeadSelfAttention', 'MultiHeadSelfAttention-Norm',
-                                          'FeedForward', 'FeedForward-Norm')))
-                i += 1
-        attention = self.layers[0][0]
-        self.heads, self.key_size, self.head_size = \
-            attention.heads, attention.key_size, attention.head_size
-        self.scale = attention.key_size ** 0.5 if attention.attention_scale else None
+            self.layers = self._blocks(model, 'Transformer-%d-', parts)
+        self._use_sizes_of(self.layers[0][0])
         self.mlm = [get('MLM-Dense'), get('MLM-Norm')]
         self.mlm_bias = get('MLM-Bias')
         self.vocab_size = int(self.token.input_dim)
-        cache_spec = tf.TensorSpec([None, None, self.heads, self.key_size], K.floatx())
-        value_spec = tf.TensorSpec([None, None, self.heads, self.head_size], K.floatx())
-        caches_spec = [cache_spec, value_spec] * len(self.layers)
+        caches_spec = self._cache_specs() * len(self.layers)
         int_matrix, int_vector = (tf.TensorSpec([None, None], tf.int32),
                                   tf.TensorSpec([None], tf.int32))
         self.prefill = tf.function(self._prefill, input_signature=[
@@ -121,12 +154,7 @@ class BertCache(object):
 
     def _layer(self, x, layer, k_cache, v_cache, mask):
         attention, attention_norm, feed_forward, feed_forward_norm = layer
-        q = _split_heads(attention.q_dense(x), self.heads, self.key_size)
-        k = _split_heads(attention.k_dense(x), self.heads, self.key_size)
-        v = _split_heads(attention.v_dense(x), self.heads, self.head_size)
-        if k_cache is not None:
-            k, v = tf.concat([k_cache, k], 1), tf.concat([v_cache, v], 1)
-        o = attention.o_dense(_attend(q, k, v, mask, self.scale))
+        o, k, v = self._self_attention(attention, x, k_cache, v_cache, mask)
         x = attention_norm(x + o)
         x = feed_forward_norm(x + feed_forward(x))
         return x, k, v
@@ -190,20 +218,14 @@ class BertCache(object):
         return logits.numpy(), {'caches': caches, 'key_mask': key_mask,
                                 'positions': positions + 1}
 
-    def cache_bytes(self, batch_size, length):
-        return _cache_bytes(self, batch_size, length)
-
 
 # ------------------------------------------------------------------ T5
 
-class T5Cache(object):
+class T5Cache(_CachedModel):
     """Encoder once; decoder self-attention cached; cross K/V computed once."""
 
     def __init__(self, t5, max_steps):
-        if not hasattr(t5, 'encoder') or not hasattr(t5, '_decoder'):
-            raise BlogError('T5Decoder needs the bert4keras T5 object: build it with '
-                            "build_transformer_model(..., model='mt5.1.1', return_keras_model=False)")
-        if t5._decoder.cross_position_bias:
+        if t5_decoder(t5).cross_position_bias:
             raise BlogError('T5Decoder follows mesh TensorFlow: build the model without '
                             'cross_position_bias (the default once bert4keras_blog is imported)')
         self.encoder = t5.encoder
@@ -212,46 +234,33 @@ class T5Cache(object):
         self.token = get('Embedding-Token')
         self.mapping = get('Decoder-Embedding-Mapping') \
             if 'Decoder-Embedding-Mapping' in names else None
-        self.layers = []
-        i = 0
-        while 'Decoder-Transformer-%d-MultiHeadSelfAttention' % i in names:
-            p = 'Decoder-Transformer-%d-' % i
-            self.layers.append([get(p + n) for n in (
-                'MultiHeadSelfAttention-Norm', 'MultiHeadSelfAttention',
-                'MultiHeadCrossAttention-Norm', 'MultiHeadCrossAttention',
-                'FeedForward-Norm', 'FeedForward')])
-            i += 1
-        attention = self.layers[0][1]
-        self.heads, self.key_size, self.head_size = \
-            attention.heads, attention.key_size, attention.head_size
-        self.scale = attention.key_size ** 0.5 if attention.attention_scale else None
+        self.layers = self._blocks(t5.decoder, 'Decoder-Transformer-%d-', (
+            'MultiHeadSelfAttention', 'MultiHeadSelfAttention-Norm',
+            'MultiHeadCrossAttention-Norm', 'MultiHeadCrossAttention',
+            'FeedForward-Norm', 'FeedForward'))
+        self._use_sizes_of(self.layers[0][0])
         self.output_norm = get('Decoder-Output-Norm')
         self.output_scale = get('Decoder-Output-Scale')
         self.output_lm = get('Decoder-Output-LM') if 'Decoder-Output-LM' in names else None
         self.vocab_size = int(self.token.input_dim)
         # Relative position bias of every (query, key) pair up to max_steps.
-        relative = get('Decoder-Embedding-Relative-Position')
-        dummy = tf.zeros([1, max_steps + 1, 1])
-        # .call, not __call__: the layer's compute_mask expects Keras masks.
-        self.position_bias = tf.transpose(relative.call([dummy, dummy]), (2, 0, 1))  # (h, q, k)
+        self.position_bias = relative_position_bias(
+            get('Decoder-Embedding-Relative-Position'), max_steps + 1)  # (h, q, k)
         self.max_steps = max_steps
         n = len(self.layers)
-        k_spec = tf.TensorSpec([None, None, self.heads, self.key_size], K.floatx())
-        v_spec = tf.TensorSpec([None, None, self.heads, self.head_size], K.floatx())
+        kv_specs = self._cache_specs()
         int_vector = tf.TensorSpec([None], tf.int32)
         self.prefill = tf.function(self._prefill, input_signature=[
             tf.TensorSpec([None, None], tf.int32)])
         self.step = tf.function(self._step, input_signature=[
             int_vector, tf.TensorSpec([], tf.int32), int_vector,
-            tf.TensorSpec([None, None], tf.bool), [k_spec, v_spec] * n, [k_spec, v_spec] * n])
+            tf.TensorSpec([None, None], tf.bool), kv_specs * n, kv_specs * n])
 
     def _prefill(self, encoder_ids):
         context = self.encoder(encoder_ids)
         cross = []
         for layer in self.layers:
-            attention = layer[3]
-            cross += [_split_heads(attention.k_dense(context), self.heads, self.key_size),
-                      _split_heads(attention.v_dense(context), self.heads, self.head_size)]
+            cross += self._keys_values(layer[3], context)
         return cross
 
     def _step(self, tokens, t, rows, context_mask, caches, cross):
@@ -264,19 +273,13 @@ class T5Cache(object):
         bias = self.position_bias[None, :, t:t + 1, :t + 1]  # (1, h, 1, t+1)
         self_mask = tf.ones([tf.shape(tokens)[0], 1, t + 1], tf.bool)
         new = []
-        for i, (n1, self_att, n2, cross_att, n3, ffn) in enumerate(self.layers):
-            h = n1(x)
-            q = _split_heads(self_att.q_dense(h), self.heads, self.key_size)
-            k = tf.concat([caches[2 * i], _split_heads(self_att.k_dense(h), self.heads,
-                                                       self.key_size)], 1)
-            v = tf.concat([caches[2 * i + 1], _split_heads(self_att.v_dense(h), self.heads,
-                                                           self.head_size)], 1)
-            x = x + self_att.o_dense(_attend(q, k, v, self_mask, self.scale, bias))
+        for i, (self_att, n1, n2, cross_att, n3, ffn) in enumerate(self.layers):
+            o, k, v = self._self_attention(self_att, n1(x), caches[2 * i], caches[2 * i + 1],
+                                           self_mask, bias)
+            x = x + o
             new += [k, v]
-            h = n2(x)
-            q = _split_heads(cross_att.q_dense(h), self.heads, self.key_size)
-            x = x + cross_att.o_dense(_attend(q, cross[2 * i], cross[2 * i + 1],
-                                              context_mask[:, None], self.scale))
+            x = x + self._attend_to(cross_att, n2(x), cross[2 * i], cross[2 * i + 1],
+                                    context_mask[:, None])
             x = x + ffn(n3(x))
         x = self.output_scale(self.output_norm(x))
         if self.output_lm is not None:
@@ -304,13 +307,3 @@ class T5Cache(object):
             state['context_mask'], state['caches'], state['cross'])
         return logits.numpy(), {'caches': caches, 'cross': cross,
                                 'context_mask': context_mask, 't': state['t'] + 1}
-
-    def cache_bytes(self, batch_size, length):
-        return _cache_bytes(self, batch_size, length)
-
-
-def _cache_bytes(cache, batch_size, length):
-    """Bytes of keys and values for ``batch_size`` rows of ``length`` positions."""
-    itemsize = np.dtype(K.floatx()).itemsize
-    return int(batch_size * length * cache.heads * (cache.key_size + cache.head_size)
-               * itemsize * len(cache.layers))

@@ -31,7 +31,7 @@ import numpy as np
 from bert4keras_blog import backend  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.snippets import DataGenerator, sequence_padding
 from bert4keras_blog.decoding import UniLMDecoder
-from bert4keras_blog.errors import BlogError, MathExpressionError
+from bert4keras_blog.errors import BlogError, MathExpressionError, SettingError
 from bert4keras_blog.mathword.expression import answers_match, evaluate, normalize
 
 __all__ = ['ProblemCodec', 'Seq2SeqGenerator', 'MathSolver', 'load_solver', 'solve', 'SLOTS',
@@ -62,7 +62,7 @@ class ProblemCodec(object):
         self.char_ids = {c: tokenizer.token_to_id(c) for c in EXPRESSION_CHARACTERS}
         missing = [c for c, i in self.char_ids.items() if i == unk]
         if missing or unk in self.slot_ids:
-            raise ValueError('the vocabulary lacks %s' % (missing or 'the [unused1-9] slots'))
+            raise SettingError('the vocabulary lacks %s' % (missing or 'the [unused1-9] slots'))
         self.id_chars = {i: c for c, i in self.char_ids.items()}
         self.id_slots = {i: k for k, i in enumerate(self.slot_ids)}
         self.end_id = tokenizer._token_end_id

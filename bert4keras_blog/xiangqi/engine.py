@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from bert4keras_blog.errors import BlogError
+from bert4keras_blog.errors import BlogError, EngineNotFoundError
 from bert4keras_blog.xiangqi.match import play_game
 from bert4keras_blog.xiangqi.rules import VARIANT, fsf_to_iccs, iccs_to_fsf, legal_moves
 
@@ -30,10 +30,6 @@ INSTALL_HINT = ('install Fairy-Stockfish: on Debian/Ubuntu `sudo apt-get install
                 'fairy-stockfish` (it lands in /usr/games/fairy-stockfish); elsewhere build '
                 'https://github.com/fairy-stockfish/Fairy-Stockfish and pass --engine PATH '
                 'or set FAIRY_STOCKFISH=PATH')
-
-
-class EngineNotFoundError(BlogError):
-    """No Fairy-Stockfish binary; the message says how to install one."""
 
 
 DEBIAN_PATH = '/usr/games/fairy-stockfish'
