@@ -3,6 +3,10 @@
 Importing the package runs ``bert4keras_blog.backend``, after which plain
 bert4keras code (``build_transformer_model``, tokenizers, ``DataGenerator``,
 ``AutoRegressiveDecoder``, the optimizers) works on TensorFlow 2.21 + tf_keras.
+
+Public API:
+    backend: the compatibility layer (``keras``, ``K``, ``tf``).
+    __version__: this package's version.
 """
 from bert4keras_blog import backend  # noqa: F401  (must run before bert4keras)
 

@@ -32,6 +32,7 @@ Public API:
     MaskedLMPretraining(transformer, mask_id, ...): the MLM-only baseline
     replaced_token_detection(text, tokenizer, generator, discriminator, ...)
         -> per token: replaced by the generator? flagged by the discriminator?
+    build_classifier(kind, paths, num_labels=2, ...) -> a classifier on the [CLS] vector.
 """
 import time
 

@@ -22,6 +22,7 @@ Public API:
     gradient_by_step(cell_or_layer, inputs, loss_fn) -> per-step
         contributions to ∂L/∂(weights), which add up to the total
     fit_decay_rate(norms, skip=0) -> the geometric rate r with norm ≈ a·r^(T−t)
+    cell_of(cell_or_layer) -> the RNN cell inside a Keras RNN layer (or itself).
 """
 import numpy as np
 

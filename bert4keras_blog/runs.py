@@ -26,6 +26,7 @@ Public API:
     share(text): argparse type, a number from 0 to 1.
     file_record(path) -> dict: size and sha256 (a checkpoint: its files,
         hashed through the ``.index``, which holds every tensor's checksum).
+    RELEASE_FLAGS: the flags that point an example at a real release.
 """
 import argparse
 import hashlib

@@ -132,3 +132,23 @@ def test_the_electra_generator_trims_its_tables_with_keep_tokens():
                                   table[keep])
     bias = K.get_value(full.layers['MLM-Bias'].beta)
     np.testing.assert_array_equal(K.get_value(kept.layers['MLM-Bias'].beta), bias[keep])
+
+
+def test_private_parts_are_reached_only_through_the_adapter():
+    """backend.py/keras23.py patch bert4keras, internals.py reaches into it;
+    no other module of the library or example may."""
+    import glob
+    import os
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    adapter = {'backend.py', 'keras23.py', 'internals.py'}
+    pattern = re.compile(r'_inbound_nodes|\._decoder\b|object\.__setattr__|\.apply = ')
+    offenders = []
+    for path in glob.glob(os.path.join(root, 'bert4keras_blog', '**', '*.py'), recursive=True) \
+            + glob.glob(os.path.join(root, 'examples', '*.py')):
+        if os.path.basename(path) in adapter and 'examples' not in path:
+            continue
+        for number, line in enumerate(open(path, encoding='utf-8'), 1):
+            if pattern.search(line):
+                offenders.append('%s:%d' % (os.path.relpath(path, root), number))
+    assert offenders == []

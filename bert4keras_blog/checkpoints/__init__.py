@@ -12,7 +12,13 @@ Modules, one job each:
     tiny       ``write_tiny`` / ``tiny``: tiny random checkpoints
     building   ``read_config`` and ``build_model``
 
-Everything public is importable from here.
+Everything public is importable from here:
+    KINDS, TINY_ROOT, write_tiny, tiny          (tiny)
+    RELEASES, find_release, release_from_files, detect_kind   (releases)
+    build_model, read_config                    (building)
+    chinese_vocab, train_sentencepiece          (vocab)
+    variable_names                              (layouts)
+    ShardedWriter, save_checkpoint, save_variables, variable_shapes   (tfwriter)
 
 Example:
 ```python

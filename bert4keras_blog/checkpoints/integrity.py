@@ -21,6 +21,7 @@ Public API:
     check_release(paths) -> paths: all of the above for one release.
     explain_load_failure(prefix, error): raises errors.CheckpointError naming the
         data shard that is cut, corrupted or missing, if that is the cause.
+    SIZE_LIMITS: the bounds a config's sizes must fall within.
 """
 import glob
 import json

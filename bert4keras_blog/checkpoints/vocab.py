@@ -6,6 +6,7 @@ Public API:
     write_vocab(path, tokens): one token a line.
     train_sentencepiece(model_prefix, vocab_size=5000, ...) -> str: an
         mT5-style sentencepiece model.
+    SPECIALS: [PAD], [unused1-9], [UNK], [CLS], [SEP], [MASK]: the head of a vocabulary.
 """
 import collections
 import string

@@ -47,6 +47,7 @@ model = build_model('bert', paths, application='unilm', with_mlm=True)
 decoder = UniLMDecoder(model, end_id=3, maxlen=16)
 ids = decoder.beam_search([[2, 100, 200, 3], [0, 0, 0, 0]], topk=3)
 ```
+    log_probabilities(logits, temperature=1.0) -> log(softmax + 1e-12), the beam score.
 """
 from bert4keras_blog.decoding.reference import ReferenceLM, ReferenceT5, ReferenceUniLM
 from bert4keras_blog.decoding.search import LMDecoder, T5Decoder, UniLMDecoder, log_probabilities

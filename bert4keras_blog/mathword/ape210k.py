@@ -9,6 +9,7 @@ counted; nothing is dropped silently.
 Public API:
     load_ape210k(path) -> Ape210k (records + report)
     LoadReport: kept, malformed [(line, reason)], wrong [(line, reason)]
+    FIELDS: the fields of an ape210k record.
 """
 from bert4keras_blog.datafiles import OverlongLine, RejectedLines, json_object, text_lines
 from bert4keras_blog.errors import DataFormatError, MathExpressionError

@@ -20,6 +20,7 @@ Grammar (after mapping full-width characters and ``×÷：`` to ASCII)::
 Public API:
     parse(text) -> tree; evaluate(text) -> Fraction; normalize(text) -> str;
     answers_match(predicted, gold) -> bool; to_text(value) -> str.
+    LIMITS: the bounds the evaluator enforces (characters, tokens, depth, ...).
 """
 import re
 from fractions import Fraction

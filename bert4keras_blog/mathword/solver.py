@@ -21,6 +21,8 @@ Public API:
     load_solver(folder, topk=3) -> MathSolver: a model trained by the post-3
         example, from its ``solver.json`` and best weights.
     solve(text, solver) -> (expression, Fraction or None)
+    token_accuracy(predicted, gold) -> share of the gold characters matched by position.
+    SLOTS: the number-slot tokens, [unused1] ... [unused9].
 """
 import json
 import os

@@ -10,7 +10,11 @@ Modules, one job each:
     player   the model as a legal-move-only player
     terminal a game against the model in the terminal
 
-The names most users need are re-exported here.
+The names most users need are re-exported here:
+    START_FEN, draw_board, fsf_to_iccs, iccs_to_fsf, legal_moves, outcome (rules)
+    Game, read_games, write_games (records)
+    RandomPlayer, play_game, play_match (match)
+    DEFAULT_GAMES: the engine games that ship with the package (gzip, ICCS)
 """
 from bert4keras_blog.xiangqi.rules import (  # noqa: F401
     START_FEN, draw_board, fsf_to_iccs, iccs_to_fsf, legal_moves, outcome)

@@ -10,6 +10,7 @@ Public API:
     Engine(path=None, depth=1, skill=None): ``best_move(moves, fen=None)``,
         usable as a player; a context manager.
     generate_games(count, seed=0, workers=1, engine=None, ...) -> list[Game]
+    EngineNotFoundError (from errors): no engine binary; says how to install one.
 """
 import os
 import queue

@@ -26,6 +26,7 @@ Public API:
     validate_game(moves, fen=None) -> None, raises IllegalMoveError
     write_games(path, games, append=False) -> str
     rejected_lines(path, games, problems) -> datafiles.RejectedLines
+    RESULTS: '1-0', '0-1', '1/2-1/2' and '*' (unfinished).
 """
 import collections
 import gzip
