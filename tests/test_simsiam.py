@@ -33,10 +33,35 @@ def test_stop_gradient_branch_gets_zero_gradient():
 
 
 def test_simsiam_updates_online_networks_through_p_only():
+    """The loss's gradient equals the gradient with z1, z2 replaced by
+    constants: nothing flows back through the targets, all through p."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    v1, v2 = (tf.constant(rng.normal(size=(16, 6)), 'float32') for _ in range(2))
+
+    def gradients(model, constant_targets):
+        variables = model.trainable_online_variables()
+        z1, z2 = model.online(v1)[0], model.online(v2)[0]  # computed outside the tape
+        with tf.GradientTape() as tape:
+            if constant_targets:
+                p1, p2 = model.online(v1)[1], model.online(v2)[1]
+                loss = symmetric_loss(p1, p2, tf.constant(z1), tf.constant(z2))
+            else:
+                loss = model.compute_loss_pair(v1, v2)
+        return [g.numpy() for g in tape.gradient(loss, variables)]
+
+    for stop_gradient in (True, False):
+        model = SimSiam(small_encoder(), noisy, projection_head(8, 8),
+                        stop_gradient=stop_gradient)
+        model.online(v1)  # builds the predictor too
+        ours, through_p = gradients(model, False), gradients(model, True)
+        same = all(np.allclose(a, b, atol=1e-7) for a, b in zip(ours, through_p))
+        assert same == stop_gradient  # the ablation's gradient also flows through z
+        assert max(np.abs(g).max() for g in ours) > 1e-4
     keras.utils.set_random_seed(0)
     model = SimSiam(small_encoder(), noisy, projection_head(8, 8))
     model.compile(optimizer=keras.optimizers.SGD(0.1))
-    x = np.random.default_rng(0).normal(size=(32, 6)).astype('float32')
+    x = rng.normal(size=(32, 6)).astype('float32')
     history = model.fit(x, epochs=3, batch_size=16, verbose=0).history['loss']
     assert all(-1.0 <= v <= 1.0 for v in history) and history[-1] < history[0]
 
