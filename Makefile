@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 
-.PHONY: venv engine demo test test-fast clean-tiny
+.PHONY: venv engine demo docs test test-fast clean-tiny
 
 $(STAMP): setup.py requirements/stack.txt requirements/peer.txt requirements/bert4keras.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ engine:
 
 demo: venv engine
 	$(PY) -m bert4keras_blog.demo
+
+# After `make demo`: copy each example's metrics.json into docs/results/ and
+# rewrite the results blocks of README.md and docs/*.md from them.
+docs: venv
+	$(PY) -m bert4keras_blog.results_pages --runs runs
 
 test: venv engine
 	$(PY) -m pytest

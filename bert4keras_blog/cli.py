@@ -37,11 +37,29 @@ Public API:
 import argparse
 import math
 import os
+import runpy
 import sys
 import time
 
+import numpy as np
+
 from bert4keras_blog.errors import BlogError, run_main
-from bert4keras_blog.checkpoints import read_config
+from bert4keras_blog.checkpoints import (
+    KINDS, RELEASES, build_model, find_release, read_config, release_from_files, write_tiny)
+from bert4keras.tokenizers import SpTokenizer, Tokenizer
+from bert4keras_blog import backend
+from bert4keras_blog.backend import stack_versions, tf
+from bert4keras_blog.hf2tf import KINDS as HF_KINDS
+from bert4keras_blog.hf2tf import convert as convert_hf_folder
+from bert4keras_blog.mathword.expression import to_text
+from bert4keras_blog.mathword.solver import load_solver, solve
+from bert4keras_blog.runs import check_writable_file, rerun, share
+from bert4keras_blog.xiangqi.engine import generate_games
+from bert4keras_blog.xiangqi.lm import load_move_model
+from bert4keras_blog.xiangqi.player import MovePlayer
+from bert4keras_blog.xiangqi.records import read_games, write_games
+from bert4keras_blog.xiangqi.rules import MAX_PLIES, check_fen
+from bert4keras_blog.xiangqi.terminal import TerminalGame
 
 __all__ = ['main']
 
@@ -49,7 +67,6 @@ SAMPLE = '科学空间：苏剑林的博客，记录了他对自然语言处理�
 
 
 def cmd_info(args):
-    from bert4keras_blog.backend import stack_versions, tf
     for name, version in stack_versions().items():
         print('%-11s %s' % (name, version))
     devices = [d.device_type + ':' + d.name.split(':')[-1]
@@ -59,7 +76,6 @@ def cmd_info(args):
 
 
 def cmd_tiny(args):
-    from bert4keras_blog.checkpoints import write_tiny
     if os.path.isdir(args.out_dir) and os.listdir(args.out_dir) and not args.force:
         raise BlogError('%s already holds files (%s); a tiny checkpoint would overwrite the '
                         'config, vocabulary and checkpoint there. Choose a new folder, or pass '
@@ -76,20 +92,16 @@ def check_checkpoint(kind, paths, text=SAMPLE):
     Returns:
         dict with 'parameters', 'output_shape' and 'seconds'.
     """
-    from bert4keras_blog.checkpoints import build_model
     start = time.time()
     model = build_model(kind, paths)
     if kind.startswith('mt5') or kind.startswith('t5'):
-        from bert4keras.tokenizers import SpTokenizer
         tokenizer = SpTokenizer(paths['spm'], token_start=None, token_end='</s>')
         ids = tokenizer.encode(text)[0]
         inputs = [[ids], [[0] + ids[:-1]]]
     else:
-        from bert4keras.tokenizers import Tokenizer
         tokenizer = Tokenizer(paths['dict'], do_lower_case=True)
         token_ids, segment_ids = tokenizer.encode(text)
         inputs = [[token_ids], [segment_ids]]
-    import numpy as np
     output = model.predict([np.array(x) for x in inputs], verbose=0)
     if not np.all(np.isfinite(output)):
         raise BlogError('%s checkpoint %s produced non-finite outputs' % (kind, paths['checkpoint']))
@@ -98,7 +110,6 @@ def check_checkpoint(kind, paths, text=SAMPLE):
 
 
 def cmd_check(args):
-    from bert4keras_blog.checkpoints import KINDS, find_release, release_from_files
     kind, folder = args.target, None
     if kind is not None and kind not in KINDS + ('albert_unshared',):
         kind, folder = None, args.target
@@ -118,7 +129,6 @@ def cmd_check(args):
 
 
 def cmd_releases(args):
-    from bert4keras_blog.checkpoints import RELEASES
     for release in RELEASES.values():
         files = [release.config, release.checkpoint + '.{index,data-*}', release.vocab]
         if release.generator_config:
@@ -129,13 +139,10 @@ def cmd_releases(args):
 
 
 def cmd_rerun(args):
-    from bert4keras_blog.runs import rerun
     return rerun(args.run_dir_to_repeat, args.run_dir)
 
 
 def cmd_math(args):
-    from bert4keras_blog.mathword.expression import to_text
-    from bert4keras_blog.mathword.solver import load_solver, solve
     solver = load_solver(args.run, topk=args.topk)
     for text in args.text:
         expression, value = solve(text, solver)
@@ -145,12 +152,7 @@ def cmd_math(args):
 
 
 def cmd_xiangqi_play(args):
-    from bert4keras_blog.xiangqi.lm import load_move_model
-    from bert4keras_blog.xiangqi.player import MovePlayer
-    from bert4keras_blog.xiangqi.terminal import TerminalGame
-    from bert4keras_blog.runs import check_writable_file
     if args.fen:
-        from bert4keras_blog.xiangqi.rules import check_fen
         check_fen(args.fen)  # before the model loads
     save = args.save or os.path.join(args.checkpoint, os.pardir, 'games_played.txt')
     check_writable_file(save, '--save')  # a finished game must have somewhere to go
@@ -164,9 +166,6 @@ def cmd_xiangqi_play(args):
 
 
 def cmd_xiangqi_generate(args):
-    from bert4keras_blog.runs import check_writable_file
-    from bert4keras_blog.xiangqi.engine import generate_games
-    from bert4keras_blog.xiangqi.records import write_games
     check_writable_file(args.out, 'OUT')
     if os.path.exists(args.out) and not (args.append or args.force):
         raise BlogError('%s exists; pass --append to add the new games to it, or --force to '
@@ -183,7 +182,6 @@ def cmd_xiangqi_generate(args):
 
 
 def cmd_xiangqi_check(args):
-    from bert4keras_blog.xiangqi.records import read_games
     games, problems = read_games(args.file)
     for problem in problems:
         print(problem)
@@ -192,9 +190,8 @@ def cmd_xiangqi_check(args):
 
 
 def cmd_convert(args):
-    from bert4keras_blog.hf2tf import convert
     start = time.time()
-    paths = convert(args.src_dir, args.out_dir, args.kind)
+    paths = convert_hf_folder(args.src_dir, args.out_dir, args.kind)
     for key, path in sorted(paths.items()):
         print('%-11s %s' % (key, path))
     print('converted in %.1f s; check it: bert4keras-blog check %s --config %s --checkpoint %s %s'
@@ -205,8 +202,6 @@ def cmd_convert(args):
 
 def cmd_run(args):
     """Runs a user's script as ``python SCRIPT ARGS`` would, on our backend."""
-    import runpy
-    from bert4keras_blog import backend
     script = os.path.abspath(args.script)
     if not os.path.isfile(script):
         print('bert4keras-blog run: error: no such script: %s' % args.script, file=sys.stderr)
@@ -226,7 +221,6 @@ def positive_int(text):
 
 
 def plies(text):
-    from bert4keras_blog.xiangqi.rules import MAX_PLIES
     value = positive_int(text)
     if value > MAX_PLIES:
         raise argparse.ArgumentTypeError('%s: at most %d' % (text, MAX_PLIES))
@@ -251,8 +245,6 @@ def non_negative_float(text):
 
 
 def build_parser():
-    from bert4keras_blog.checkpoints import KINDS
-    from bert4keras_blog.runs import share
     parser = argparse.ArgumentParser(prog='bert4keras-blog', description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='command', required=True)
     sub.add_parser('info', help='versions and devices').set_defaults(handler=cmd_info)
@@ -294,7 +286,6 @@ def build_parser():
     run.add_argument('args', nargs=argparse.REMAINDER, help='its own arguments')
     run.set_defaults(handler=cmd_run)
 
-    from bert4keras_blog.hf2tf import KINDS as HF_KINDS
     convert = sub.add_parser('convert', help='convert checkpoints between formats')
     formats = convert.add_subparsers(dest='action', required=True)
     hf2tf = formats.add_parser('hf2tf', help='Hugging Face folder -> Google TF checkpoint')

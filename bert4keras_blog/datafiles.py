@@ -21,6 +21,7 @@ Public API:
     accept(report, folder, split, max_share): print, write, check.
     MAX_REJECTED: the default share (5%).
 """
+import gzip
 import itertools
 import json
 import os
@@ -114,7 +115,6 @@ class OverlongLine(str):
 
 def _open_bytes(path):
     if str(path).endswith('.gz'):
-        import gzip
         return gzip.open(path, 'rb')
     return open(path, 'rb')
 

@@ -17,6 +17,9 @@ import sys
 import time
 import traceback
 
+from bert4keras_blog.checkpoints import KINDS, tiny
+from bert4keras_blog.cli import check_checkpoint
+
 __all__ = ['run_demo', 'main']
 
 EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -24,8 +27,6 @@ EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 
 
 def self_check_rows():
-    from bert4keras_blog.checkpoints import KINDS, tiny
-    from bert4keras_blog.cli import check_checkpoint
     rows = []
     for kind in KINDS:
         start = time.time()

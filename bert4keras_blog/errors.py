@@ -17,6 +17,12 @@ Public API:
         the examples (one line on stderr, an exit status, no traceback).
 """
 
+
+import signal
+import sys
+import tempfile
+import time
+import traceback
 __all__ = [
     'BlogError', 'StackError', 'DataFormatError', 'CheckpointMismatchError', 'CheckpointError',
     'MathExpressionError', 'IllegalMoveError', 'EngineNotFoundError', 'SettingError',
@@ -128,8 +134,6 @@ def run_main(main, argv, program):
     Returns:
         int, the exit status.
     """
-    import signal
-    import sys
 
     def terminate(number, frame):
         raise SystemExit(128 + number)
@@ -158,9 +162,6 @@ def run_main(main, argv, program):
 
 
 def _write_traceback(program):
-    import tempfile
-    import time
-    import traceback
     handle, path = tempfile.mkstemp(prefix='%s-traceback-%s-' % (
         program.split()[0].split('/')[-1], time.strftime('%Y%m%d-%H%M%S')), suffix='.txt')
     with open(handle, 'w', encoding='utf-8') as f:

@@ -38,6 +38,9 @@ import numpy as np
 from bert4keras_blog.checkpoints.releases import RELEASES, vocab_key
 from bert4keras_blog.checkpoints.tfwriter import ShardedWriter
 from bert4keras_blog.errors import BlogError
+from bert4keras_blog.checkpoints import read_config, variable_names
+from bert4keras_blog.checkpoints.integrity import check_sizes
+from bert4keras_blog.checkpoints.layouts import variable_layout
 
 __all__ = ['KINDS', 'convert', 'tf_name', 'required_names']
 
@@ -255,7 +258,7 @@ def _weight_files(src_dir):
 def iter_tensors(path):
     """(name, numpy array) one at a time; a .bin is memory-mapped by PyTorch."""
     if path.endswith('.safetensors'):
-        from safetensors import safe_open
+        from safetensors import safe_open  # optional: only for Hugging Face folders
         try:
             with safe_open(path, framework='numpy') as f:
                 for name in f.keys():
@@ -266,7 +269,7 @@ def iter_tensors(path):
                                        str(error).splitlines()[0][:120])) from None
         return
     try:
-        import torch
+        import torch  # optional: only for PyTorch .bin files
     except ImportError:
         raise BlogError('%s is a PyTorch file: pip install torch (CPU build) to read it, or '
                         'convert it to safetensors first' % path)
@@ -292,7 +295,6 @@ MODEL_TYPES = {'bert': ('bert',), 'roberta': ('bert', 'roberta'), 'albert': ('al
 def _configs(kind, hf, generator, path='config.json'):
     """The bert4keras JSON config (Google's keys) for a Hugging Face config,
     its sizes checked."""
-    from bert4keras_blog.checkpoints.integrity import check_sizes
     declared = hf.get('model_type')
     if declared is not None and declared not in MODEL_TYPES[kind]:
         right = [k for k, types in MODEL_TYPES.items() if declared in types]
@@ -341,7 +343,6 @@ def required_names(kind, config, generator=False):
     with ``config`` cannot do without: Google's layout as ``checkpoints``
     writes it, less ``OPTIONAL``. An ELECTRA generator keeps its encoder
     under ``generator/`` and the embeddings under ``electra/``."""
-    from bert4keras_blog.checkpoints import variable_names
     names = [n for n in variable_names(kind, config) if not OPTIONAL.search(n)]
     if kind == 'electra':
         keep = ('generator/', 'electra/embeddings/') if generator else ('electra/',)
@@ -366,73 +367,90 @@ def convert(src_dir, out_dir, kind, shard_bytes=256 << 20):
     Returns:
         dict: config, checkpoint (prefix), and dict or spm.
     """
-    if kind not in KINDS:
-        raise BlogError('unknown kind %r; choose from %s' % (kind, ', '.join(KINDS)))
-    config_path = os.path.join(src_dir, 'config.json')
-    if not os.path.exists(config_path):
-        raise BlogError('%s has no config.json (is it a Hugging Face model folder?)' % src_dir)
-    from bert4keras_blog.checkpoints import read_config
-    from bert4keras_blog.checkpoints.layouts import variable_layout
-    hf_config = read_config(config_path)
+    config_path, hf_config, vocab = _check_source(src_dir, out_dir, kind)
     generator = kind == 'electra' and _electra_is_generator(hf_config)
-    vocab = [n for n in ('vocab.txt', 'spiece.model') if os.path.exists(os.path.join(src_dir, n))]
-    if not vocab:
-        raise BlogError('%s has neither vocab.txt nor spiece.model' % src_dir)
-    if os.path.exists(out_dir) and os.listdir(out_dir):
-        raise BlogError('%s exists and is not empty; nothing was written' % out_dir)
     config = _configs(kind, hf_config, generator, config_path)
-    shapes = variable_layout(kind, config)
     release = RELEASES[kind]
-
+    config_name = release.generator_config if generator else release.config
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix='.hf2tf-', dir=parent)
     try:
-        prefix = os.path.join(staging, release.checkpoint)
-        writer = ShardedWriter(prefix, shard_bytes)
-        unknown, written = [], {}
-        for path in _weight_files(src_dir):
-            for name, value in iter_tensors(path):
-                try:
-                    target = tf_name(name, kind, generator)
-                except KeyError:
-                    unknown.append(name)
-                    continue
-                if target is None:
-                    continue
-                tf_var, transpose = target
-                if tf_var in written:
-                    raise BlogError('%s and %s both map to %s' % (written[tf_var], name, tf_var))
-                written[tf_var] = name
-                value = np.asarray(value, dtype=np.float32)
-                value = np.ascontiguousarray(value.T) if transpose else value
-                if tf_var in shapes and value.shape != shapes[tf_var]:
-                    raise BlogError('%s: tensor %s has shape %s, but %s implies %s for %s; '
-                                    'the config and the weights disagree, nothing was written'
-                                    % (src_dir, name, value.shape, config_path,
-                                       shapes[tf_var], tf_var))
-                writer.add(tf_var, value)
-        if unknown:
-            raise BlogError('%s: %d tensors have no %s name, nothing was written: %s'
-                            % (src_dir, len(unknown), kind, ', '.join(unknown[:20])))
-        missing = sorted(set(required_names(kind, config, generator)) - set(written))
-        if missing:
-            raise BlogError('%s: %d tensors a %s checkpoint needs are missing, nothing was '
-                            'written: %s' % (src_dir, len(missing), kind, ', '.join(missing[:20])))
-        writer.close()
-        config_name = release.generator_config if generator else release.config
+        _write_weights(src_dir, os.path.join(staging, release.checkpoint), kind, generator,
+                       config, config_path, shard_bytes)
         with open(os.path.join(staging, config_name), 'w') as f:
             json.dump(config, f, indent=2)
-        shutil.copy(os.path.join(src_dir, vocab[0]), os.path.join(staging, release.vocab))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it private (0700)
-        if os.path.exists(out_dir):
-            os.rmdir(out_dir)
-        os.replace(staging, out_dir)
+        shutil.copy(vocab, os.path.join(staging, release.vocab))
+        _publish(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return {'config': os.path.join(out_dir, config_name),
             'checkpoint': os.path.join(out_dir, release.checkpoint),
             vocab_key(kind): os.path.join(out_dir, release.vocab)}
+
+
+def _check_source(src_dir, out_dir, kind):
+    """What must hold before anything is written; returns (config path, the
+    Hugging Face config, the vocabulary file)."""
+    if kind not in KINDS:
+        raise BlogError('unknown kind %r; choose from %s' % (kind, ', '.join(KINDS)))
+    config_path = os.path.join(src_dir, 'config.json')
+    if not os.path.exists(config_path):
+        raise BlogError('%s has no config.json (is it a Hugging Face model folder?)' % src_dir)
+    hf_config = read_config(config_path)
+    vocab = [n for n in ('vocab.txt', 'spiece.model') if os.path.exists(os.path.join(src_dir, n))]
+    if not vocab:
+        raise BlogError('%s has neither vocab.txt nor spiece.model' % src_dir)
+    if os.path.exists(out_dir) and os.listdir(out_dir):
+        raise BlogError('%s exists and is not empty; nothing was written' % out_dir)
+    return config_path, hf_config, os.path.join(src_dir, vocab[0])
+
+
+def _write_weights(src_dir, prefix, kind, generator, config, config_path, shard_bytes):
+    """Streams every tensor under its TF name into a sharded checkpoint at
+    ``prefix``, checking each shape against the config; refuses unknown and
+    missing tensors."""
+    shapes = variable_layout(kind, config)
+    writer = ShardedWriter(prefix, shard_bytes)
+    unknown, written = [], {}
+    for path in _weight_files(src_dir):
+        for name, value in iter_tensors(path):
+            try:
+                target = tf_name(name, kind, generator)
+            except KeyError:
+                unknown.append(name)
+                continue
+            if target is None:
+                continue
+            tf_var, transpose = target
+            if tf_var in written:
+                raise BlogError('%s and %s both map to %s' % (written[tf_var], name, tf_var))
+            written[tf_var] = name
+            value = np.asarray(value, dtype=np.float32)
+            value = np.ascontiguousarray(value.T) if transpose else value
+            if tf_var in shapes and value.shape != shapes[tf_var]:
+                raise BlogError('%s: tensor %s has shape %s, but %s implies %s for %s; '
+                                'the config and the weights disagree, nothing was written'
+                                % (src_dir, name, value.shape, config_path,
+                                   shapes[tf_var], tf_var))
+            writer.add(tf_var, value)
+    if unknown:
+        raise BlogError('%s: %d tensors have no %s name, nothing was written: %s'
+                        % (src_dir, len(unknown), kind, ', '.join(unknown[:20])))
+    missing = sorted(set(required_names(kind, config, generator)) - set(written))
+    if missing:
+        raise BlogError('%s: %d tensors a %s checkpoint needs are missing, nothing was '
+                        'written: %s' % (src_dir, len(missing), kind, ', '.join(missing[:20])))
+    writer.close()
+
+
+def _publish(staging, out_dir):
+    """The finished folder takes ``out_dir``'s name in one step, with the
+    permissions the umask gives (mkdtemp made it private, 0700)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
+    if os.path.exists(out_dir):
+        os.rmdir(out_dir)
+    os.replace(staging, out_dir)

@@ -20,7 +20,17 @@ import json
 import os
 import tempfile
 
+from rouge_score import rouge_scorer, tokenizers
+from sentencepiece import sentencepiece_model_pb2
+from tqdm import tqdm
+import numpy as np
+import sacrebleu
+import sentencepiece as spm
+
 from bert4keras_blog.errors import BlogError
+from bert4keras.models import build_transformer_model
+from bert4keras.tokenizers import SpTokenizer
+from bert4keras_blog.checkpoints import read_config
 
 __all__ = ['trim_vocabulary', 'load_mt5', 'CONFIGS', 'chinese_rouge_bleu']
 
@@ -82,10 +92,6 @@ def trim_vocabulary(spm_in, corpus_files, spm_out, min_count=1, keep_first=259, 
     assert keep[:3] == [0, 1, 2]
     ```
     """
-    import numpy as np
-    import sentencepiece as spm
-    from sentencepiece import sentencepiece_model_pb2
-    from tqdm import tqdm
     processor = spm.SentencePieceProcessor(model_file=spm_in)
     size = processor.get_piece_size()
     counts = np.zeros(size, dtype=np.int64)
@@ -134,9 +140,6 @@ def load_mt5(checkpoint, spm, config=None, size='small', keep_tokens=None, **kwa
         CheckpointMismatchError: the config does not fit the checkpoint.
         BlogError: unknown size, or the tokenizer and keep_tokens disagree.
     """
-    from bert4keras.models import build_transformer_model
-    from bert4keras.tokenizers import SpTokenizer
-    from bert4keras_blog.checkpoints import read_config
     if config is None:
         if size not in CONFIGS:
             raise BlogError('unknown mT5 size %r; choose %s or pass config=' % (
@@ -163,8 +166,6 @@ def chinese_rouge_bleu(predictions, references):
         dict with 'rouge-1', 'rouge-2', 'rouge-l' (mean F1 in [0, 1]) and
         'bleu' (corpus BLEU in [0, 1]).
     """
-    import sacrebleu
-    from rouge_score import rouge_scorer, tokenizers
 
     class Characters(tokenizers.Tokenizer):
         """rouge-score's default tokenizer drops Chinese; score characters."""

@@ -34,12 +34,16 @@ Public API:
         -> per token: replaced by the generator? flagged by the discriminator?
     build_classifier(kind, paths, num_labels=2, ...) -> a classifier on the [CLS] vector.
 """
+import multiprocessing
+import resource
 import time
 
 import numpy as np
 
 from bert4keras_blog.backend import K, keras, tf
 from bert4keras.models import BERT, build_transformer_model
+from bert4keras.optimizers import Adam
+from bert4keras_blog.checkpoints import build_model, read_config
 
 __all__ = ['ElectraGenerator', 'build_electra_generator', 'parameter_count', 'flops_per_token',
            'build_classifier',
@@ -157,7 +161,6 @@ def flops_per_token(config, seq_len, model='bert'):
 
 def _workloads(model_name, config, batch_size, seq_len, seed=0):
     """Builds one model; returns (parameters, predict step, train step)."""
-    from bert4keras.optimizers import Adam
     keras.utils.set_random_seed(seed)
     model = build_transformer_model(model=model_name, **config)
     rng = np.random.default_rng(seed)
@@ -211,7 +214,6 @@ def _measure(model_name, config, batch_size, seq_len, steps, seed=0):
 
 
 def _measure_in_child(args, queue):
-    import resource
     row = _measure(*args)
     row['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     queue.put(row)
@@ -239,7 +241,6 @@ def compare_architectures(named_configs, batch_size=8, seq_len=128, steps=5,
         (process CPU time: the stable one for comparing models on a shared
         CPU machine) and, with measure_memory, peak_rss_mb.
     """
-    import multiprocessing
     if measure_memory:
         rows = []
         for name, model_name, config in named_configs:
@@ -276,7 +277,6 @@ def build_classifier(kind, paths, num_labels=2, dropout_rate=0.1, **kwargs):
         keras.Model ``[token_ids, segment_ids] -> (batch, num_labels)``,
         not compiled.
     """
-    from bert4keras_blog.checkpoints import build_model
     encoder = build_model(kind, paths, **kwargs)
     cls = keras.layers.Lambda(lambda h: h[:, 0], name='CLS-token')(encoder.output)
     cls = keras.layers.Dropout(dropout_rate)(cls)
@@ -307,7 +307,6 @@ def build_electra_pair(config, generator_config, checkpoint=None, **kwargs):
         Keras models (discriminator: replaced-token logits (batch, seq_len, 1);
         generator: MLM probabilities).
     """
-    from bert4keras_blog.checkpoints import read_config
     discriminator = build_transformer_model(config, checkpoint, model='electra',
                                             with_discriminator='linear',
                                             return_keras_model=False, **kwargs)

@@ -29,13 +29,23 @@ Public API:
     RELEASE_FLAGS: the flags that point an example at a real release.
 """
 import argparse
-import hashlib
 import glob
+import hashlib
+import json
 import os
+import subprocess
 import sys
 import time
 
+import numpy
+
+import bert4keras_blog
+
 from bert4keras_blog.errors import BlogError
+from bert4keras_blog.backend import stack_versions
+from bert4keras_blog.checkpoints import RELEASES, find_release, release_from_files
+from bert4keras_blog.datafiles import MAX_REJECTED, check_text_head
+from bert4keras_blog.training import run_dir, save_metrics
 
 __all__ = ['add_release_arguments', 'add_data_arguments', 'parse_example_args', 'Run',
            'file_record', 'check_run_dir', 'check_writable_file', 'share', 'RELEASE_FLAGS']
@@ -52,7 +62,6 @@ def add_release_arguments(parser, kinds, many=False):
             from scratch.
         many: the example takes several releases at once (post 1).
     """
-    from bert4keras_blog.checkpoints import RELEASES
     if kinds:
         takes = ', '.join(RELEASES[k].title for k in kinds)
         text = ('takes %s%s. Give a release folder, or the files; with neither, the tiny '
@@ -78,7 +87,6 @@ def add_data_arguments(parser, help, with_release=False, files=None):
     needs real data (the embedded data is sized for the tiny model);
     ``files``: the names a ``--data`` folder must hold (None: it is a file).
     Both are checked before the example starts any work."""
-    from bert4keras_blog.datafiles import MAX_REJECTED
     parser.add_argument('--data', help=help)
     parser.set_defaults(data_with_release=help if with_release else None, data_files=files)
     parser.add_argument('--max-rejected', type=share, default=MAX_REJECTED,
@@ -88,7 +96,6 @@ def add_data_arguments(parser, help, with_release=False, files=None):
 
 
 def _releases(args):
-    from bert4keras_blog.checkpoints import find_release, release_from_files
     files = {k: getattr(args, k) for k in RELEASE_FLAGS[1:]}
     given = ['--' + k for k in RELEASE_FLAGS if getattr(args, k)]
     if not given:
@@ -121,7 +128,6 @@ def share(text):
 
 def _check_data(args):
     """``--data`` exists, is readable and starts as UTF-8 text."""
-    from bert4keras_blog.datafiles import check_text_head
     files = getattr(args, 'data_files', None)
     if files:
         if not os.path.isdir(args.data):
@@ -240,9 +246,6 @@ def file_record(path):
 
 
 def _versions():
-    from bert4keras_blog.backend import stack_versions
-    import numpy
-    import bert4keras_blog
     versions = dict(stack_versions(), numpy=numpy.__version__, python=sys.version.split()[0],
                     bert4keras_blog=getattr(bert4keras_blog, '__version__', 'source'))
     return {k: str(v) for k, v in versions.items()}
@@ -258,7 +261,6 @@ class Run(object):
     """
 
     def __init__(self, example, args, script):
-        from bert4keras_blog.training import run_dir
         self.args, self.script = args, os.path.abspath(script)
         self.folder = run_dir(example) if args.run_dir is None else run_dir(args.run_dir, root='')
         open(os.path.join(self.folder, RUN_MARK), 'w').close()  # ours to replace next time
@@ -281,7 +283,6 @@ class Run(object):
 
     def save(self, metrics):
         """Writes ``metrics`` and the run record; returns the path."""
-        from bert4keras_blog.training import save_metrics
         metrics = dict(metrics)
         metrics['run'] = {
             'script': self.script, 'cwd': os.getcwd(),
@@ -298,8 +299,6 @@ def rerun(folder, run_dir=None):
     Returns:
         int, the exit status of ``python SCRIPT ARGS`` in the recorded cwd.
     """
-    import json
-    import subprocess
     path = os.path.join(folder, 'metrics.json')
     if not os.path.isfile(path):
         raise BlogError('%s has no metrics.json (a run folder has one after the run ends)'

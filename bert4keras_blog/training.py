@@ -22,7 +22,8 @@ import time
 
 import numpy as np
 
-from bert4keras_blog.backend import keras
+from bert4keras_blog.backend import keras, tf
+from bert4keras_blog.errors import BlogError
 
 __all__ = ['set_seed', 'run_dir', 'save_metrics', 'KeepBest', 'add_common_arguments',
            'new_figure', 'save_figure', 'STRATEGIES', 'make_strategy', 'per_replica_batch_size']
@@ -135,10 +136,6 @@ def make_strategy(name='default', devices=None):
     Create the strategy before any other TensorFlow work: 'multiworker'
     must be made at program start.
     """
-    import json
-    import os
-    from bert4keras_blog.backend import tf
-    from bert4keras_blog.errors import BlogError
     if name == 'default':
         return tf.distribute.get_strategy()
     if name == 'mirrored':
@@ -158,7 +155,6 @@ def make_strategy(name='default', devices=None):
 
 def per_replica_batch_size(global_batch_size, strategy):
     """The batch each replica sees; the global batch must divide evenly."""
-    from bert4keras_blog.errors import BlogError
     replicas = strategy.num_replicas_in_sync
     if global_batch_size % replicas:
         raise BlogError('batch size %d does not split over %d replicas; use a multiple of %d'
@@ -168,7 +164,7 @@ def per_replica_batch_size(global_batch_size, strategy):
 
 def new_figure(columns=1, size=(6.5, 4.2)):
     """A figure with ``columns`` axes side by side, drawn without a display."""
-    import matplotlib
+    import matplotlib  # here: selecting Agg at import would override a notebook's backend
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     return plt.subplots(1, columns, figsize=size)

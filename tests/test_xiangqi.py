@@ -283,7 +283,7 @@ def test_engine_plays_legal_moves_and_beats_the_random_mover(engine_path):
 
 
 def test_shipped_games_are_what_the_generator_makes(engine_path, shipped):
-    """The README's two generate commands remake the shipped file."""
+    """The two generate commands of docs/post7-gpt-xiangqi.md remake the shipped file."""
     from bert4keras_blog.xiangqi.engine import generate_games
     games = shipped[0]
     assert generate_games(3, seed=0, progress=False) == games[:3]

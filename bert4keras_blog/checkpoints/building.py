@@ -8,6 +8,10 @@ Public API:
 """
 __all__ = ['read_config', 'build_model']
 
+from bert4keras.models import build_transformer_model
+from bert4keras_blog.checkpoints.integrity import check_config
+from bert4keras_blog.checkpoints.releases import RELEASES
+
 
 def read_config(path):
     """Reads a JSON model config.
@@ -17,7 +21,6 @@ def read_config(path):
             line), or not a JSON object.
         OSError: the file cannot be read.
     """
-    from bert4keras_blog.checkpoints.integrity import check_config
     return check_config(path)
 
 
@@ -35,8 +38,6 @@ def build_model(kind, paths, application=None, **kwargs):
     Returns:
         What ``build_transformer_model`` returns.
     """
-    from bert4keras.models import build_transformer_model
-    from bert4keras_blog.checkpoints.releases import RELEASES
     model = RELEASES[kind].model if kind in RELEASES else {'gpt': 'bert'}.get(kind, kind)
     if application is None:
         application = 'lm' if kind == 'gpt' else 'encoder'

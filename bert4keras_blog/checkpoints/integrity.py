@@ -28,7 +28,13 @@ import json
 import os
 import re
 
+import numpy as np
+import sentencepiece as spm
+from bert4keras_blog.backend import tf
+
 from bert4keras_blog.errors import CheckpointError, CheckpointMismatchError, DataFormatError
+from bert4keras_blog.checkpoints.tfwriter import variable_shapes
+from bert4keras_blog.datafiles import OverlongLine, text_lines
 
 __all__ = ['check_config', 'check_sizes', 'check_vocab', 'check_spm',
            'check_checkpoint_files', 'check_layers', 'check_release', 'explain_load_failure',
@@ -49,7 +55,6 @@ _SPECIAL_TOKENS = ('[UNK]', '[CLS]', '[SEP]')
 def _read_text(path):
     """The whole file, through the one line reader (so a non-UTF-8 byte is
     named by line, a UTF-16 file recognised)."""
-    from bert4keras_blog.datafiles import OverlongLine, text_lines
     lines = []
     for number, line in enumerate(text_lines(path), 1):
         if isinstance(line, OverlongLine):
@@ -115,7 +120,6 @@ def check_vocab(path, vocab_size=None):
 
 def check_spm(path):
     """Loads a sentencepiece model; an unreadable one is named."""
-    import sentencepiece as spm
     processor = spm.SentencePieceProcessor()
     try:
         processor.Load(path)
@@ -140,8 +144,6 @@ def check_checkpoint_files(prefix):
     Returns:
         {variable name: shape}.
     """
-    import numpy as np
-    import tensorflow as tf
     index = prefix + '.index'
     if not os.path.isfile(index):
         raise CheckpointError('no checkpoint at %s: %s is missing' % (prefix, index))
@@ -179,7 +181,6 @@ def check_layers(prefix, config, kind=None, shapes=None):
     """Raises CheckpointMismatchError when the checkpoint holds numbered
     layers the config does not build (they would silently go unused)."""
     if shapes is None:
-        from bert4keras_blog.checkpoints.tfwriter import variable_shapes
         shapes = variable_shapes(prefix)
     layers = {}
     for name in shapes:

@@ -22,10 +22,13 @@ import collections
 import glob
 import json
 import os
+import shutil
 import tempfile
 
 from bert4keras_blog.checkpoints.integrity import check_release
 from bert4keras_blog.errors import BlogError, CheckpointMismatchError
+from bert4keras_blog.checkpoints.layouts import mt5_config_from_shapes
+from bert4keras_blog.checkpoints.tfwriter import variable_shapes
 
 __all__ = ['RELEASES', 'Release', 'find_release', 'release_from_files', 'detect_kind']
 
@@ -80,7 +83,6 @@ def vocab_key(kind):
 
 def detect_kind(prefix):
     """The kind whose layout the checkpoint at ``prefix`` holds."""
-    from bert4keras_blog.checkpoints.tfwriter import variable_shapes
     try:
         names = variable_shapes(prefix)
     except Exception as error:  # TF raises several types for unreadable files
@@ -139,13 +141,13 @@ _HF_KINDS = {'bert': 'bert', 'albert': 'albert', 'electra': 'electra', 'mt5': 'm
 
 def converted_root():
     """Where Hugging Face folders are converted to: beside the tiny checkpoints."""
-    from bert4keras_blog.checkpoints.tiny import TINY_ROOT
+    from bert4keras_blog.checkpoints.tiny import TINY_ROOT  # tiny imports this module
     return os.path.join(os.path.dirname(TINY_ROOT), 'converted')
 
 
 def _convert_hf(folder):
     """A Hugging Face folder -> the Google-format copy (converted once, reused)."""
-    from bert4keras_blog import hf2tf
+    from bert4keras_blog import hf2tf  # hf2tf imports this module
     with open(os.path.join(folder, 'config.json'), encoding='utf-8') as f:
         model_type = json.load(f).get('model_type', '')
     kind = _HF_KINDS.get(model_type)
@@ -156,7 +158,6 @@ def _convert_hf(folder):
     if not os.path.exists(os.path.join(out, 'checkpoint')):
         print('%s is a Hugging Face folder: converting it once to %s' % (folder, out))
         if os.path.isdir(out):
-            import shutil
             shutil.rmtree(out)  # an interrupted conversion never reached its state file
         hf2tf.convert(folder, out, kind)
     return out
@@ -272,8 +273,6 @@ def mt5_config_from_checkpoint(prefix):
     """Google ships mT5 with a gin file, not a JSON config: the bert4keras
     config is read off the checkpoint's shapes and written to a temporary
     file (its path is returned)."""
-    from bert4keras_blog.checkpoints.layouts import mt5_config_from_shapes
-    from bert4keras_blog.checkpoints.tfwriter import variable_shapes
     try:
         config = mt5_config_from_shapes(variable_shapes(prefix))
     except KeyError as missing:

@@ -15,7 +15,10 @@ Public API:
         does, which needs TF 1 graph sessions).
     variable_shapes(prefix) -> {name: shape}: reads only the ``.index``.
 """
+import glob
 import os
+
+from bert4keras_blog.backend import K, tf
 
 __all__ = ['ShardedWriter', 'save_variables', 'save_checkpoint', 'variable_shapes']
 
@@ -36,7 +39,6 @@ class ShardedWriter(object):
             self.flush()
 
     def flush(self):
-        import tensorflow as tf
         if not self.pending:
             return
         shard = '%s-part-%03d' % (self.prefix, len(self.shards))
@@ -49,7 +51,6 @@ class ShardedWriter(object):
         self.pending, self.size = {}, 0
 
     def close(self):
-        import tensorflow as tf
         self.flush()
         with tf.device('/cpu:0'):
             tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=self.shards,
@@ -62,7 +63,6 @@ class ShardedWriter(object):
 
     def discard(self):
         """Removes the shards written so far (an interrupted write)."""
-        import glob
         for shard in self.shards:
             for path in glob.glob(glob.escape(shard) + '.*'):
                 os.remove(path)
@@ -93,7 +93,6 @@ def save_checkpoint(transformer, prefix):
     Returns:
         str, ``prefix``.
     """
-    from bert4keras_blog.backend import K
     values = {}
     for layer_name, names in transformer.variable_mapping().items():
         layer = transformer.layers.get(transformer.prefixed(layer_name))
@@ -110,5 +109,4 @@ def save_checkpoint(transformer, prefix):
 
 def variable_shapes(prefix):
     """``{name: shape}`` of a checkpoint, from its ``.index`` alone."""
-    import tensorflow as tf
     return dict(tf.train.list_variables(prefix))

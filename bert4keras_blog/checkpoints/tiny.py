@@ -14,8 +14,10 @@ Public API:
 """
 import json
 import os
+import shutil
 
 import numpy as np
+import sentencepiece as spm
 
 from bert4keras_blog.checkpoints import layouts
 from bert4keras_blog.checkpoints.releases import RELEASES
@@ -107,7 +109,6 @@ def write_tiny(kind, out_dir, seed=0, **config_overrides):
 
 
 def _mt5(spm_path, init, overrides):
-    import sentencepiece as spm
     pieces = spm.SentencePieceProcessor(model_file=spm_path).get_piece_size()
     cfg = {
         'hidden_size': 48, 'intermediate_size': 100, 'num_attention_heads': 3,
@@ -143,7 +144,6 @@ def tiny(kind, seed=0):
                            for k, p in paths.items()):
             return paths
     if os.path.isdir(folder):
-        import shutil
         shutil.rmtree(folder)
     paths = write_tiny(kind, folder, seed=seed)
     _write_json(marker, {k: os.path.relpath(v, folder) for k, v in paths.items()})

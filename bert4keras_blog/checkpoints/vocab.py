@@ -11,6 +11,10 @@ Public API:
 import collections
 import string
 
+import sentencepiece as spm
+
+from bert4keras_blog.corpora import peoples_daily
+
 __all__ = ['chinese_vocab', 'write_vocab', 'train_sentencepiece', 'SPECIALS']
 
 SPECIALS = ['[PAD]'] + ['[unused%d]' % i for i in range(1, 10)] + \
@@ -33,7 +37,6 @@ def chinese_vocab(num_chars=2500):
     Returns:
         list of str, one token per id.
     """
-    from bert4keras_blog.corpora import peoples_daily
     counts = collections.Counter()
     for paragraph in peoples_daily():
         counts.update(ch for ch in paragraph if not ch.isspace())
@@ -72,8 +75,6 @@ def train_sentencepiece(model_prefix, vocab_size=5000, num_paragraphs=20000, see
     Returns:
         str, the path of the ``.model`` file.
     """
-    import sentencepiece as spm
-    from bert4keras_blog.corpora import peoples_daily
     spm.set_random_generator_seed(seed)
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(peoples_daily(limit=num_paragraphs)),

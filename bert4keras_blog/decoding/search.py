@@ -29,6 +29,29 @@ class _Beams(object):
         self.topk = topk
         self.result = None
 
+    def advance(self, scores, end_id, minlen, min_ends):
+        """One step: ``scores`` (live beams, vocab) of the next token. Keeps
+        the ``topk`` best extensions, or sets ``result`` when the best one is
+        finished. Returns (the live beam each survivor extends, its token)."""
+        total = self.scores.reshape((-1, 1)) + scores
+        indices = total.argpartition(-self.topk, axis=None)[-self.topk:]
+        parents, tokens = indices // total.shape[1], indices % total.shape[1]
+        self.output_ids = np.concatenate([self.output_ids[parents], tokens[:, None]], 1)
+        self.scores = np.take_along_axis(total, indices, axis=None)
+        keep = np.ones(len(indices), bool)
+        if self.output_ids.shape[1] >= minlen:
+            is_end = self.output_ids[:, -1] == end_id
+            end_counts = (self.output_ids == end_id).sum(1)
+            best = self.scores.argmax()
+            if is_end[best] and end_counts[best] >= min_ends:
+                self.result = self.output_ids[best]
+                return parents[:0], tokens[:0]
+            keep = ~is_end | (end_counts < min_ends)
+            if not keep.all():  # finished beams leave; the beam narrows
+                self.output_ids, self.scores = self.output_ids[keep], self.scores[keep]
+                self.topk = int(keep.sum())
+        return parents[keep], tokens[keep]
+
 
 class _CachedDecoder(object):
     """Shared search loop; subclasses choose the cached model."""
@@ -88,31 +111,13 @@ class _CachedDecoder(object):
             rows, tokens, new_owners = [], [], []
             first_row = 0
             for i in sorted(set(owners), key=owners.index):
-                b = beams[i]
-                count = len(b.scores)
-                sc = b.scores.reshape((-1, 1)) + scores[first_row:first_row + count]
+                count = len(beams[i].scores)
+                parents, next_tokens = beams[i].advance(
+                    scores[first_row:first_row + count], self.end_id, self.minlen, min_ends)
+                rows += list(first_row + parents)
+                tokens += list(next_tokens)
+                new_owners += [i] * len(parents)
                 first_row += count
-                indices = sc.argpartition(-b.topk, axis=None)[-b.topk:]
-                indices_1 = indices // sc.shape[1]
-                indices_2 = (indices % sc.shape[1]).reshape((-1, 1))
-                b.output_ids = np.concatenate([b.output_ids[indices_1], indices_2], 1)
-                b.scores = np.take_along_axis(sc, indices, axis=None)
-                is_end = b.output_ids[:, -1] == self.end_id
-                end_counts = (b.output_ids == self.end_id).sum(1)
-                keep = np.ones(len(indices), bool)
-                if b.output_ids.shape[1] >= self.minlen:
-                    best = b.scores.argmax()
-                    if is_end[best] and end_counts[best] >= min_ends:
-                        b.result = b.output_ids[best]
-                        continue
-                    keep = ~is_end | (end_counts < min_ends)
-                    if not keep.all():
-                        b.output_ids, b.scores = b.output_ids[keep], b.scores[keep]
-                        b.topk = int(keep.sum())
-                base = first_row - count
-                rows += [base + r for r in indices_1[keep]]
-                tokens += list(indices_2[keep, 0])
-                new_owners += [i] * int(keep.sum())
             owners = new_owners
             if not owners or step == self.maxlen - 1:
                 break

@@ -24,6 +24,7 @@ Public API:
 """
 import re
 from fractions import Fraction
+from math import gcd
 
 from bert4keras_blog.errors import MathExpressionError
 
@@ -280,7 +281,6 @@ def _number(literal):
 def _small(n, d):
     """Reduces (n, d) when it grows, and refuses results over the size limit."""
     if d.bit_length() > _REDUCE_BITS or n.bit_length() > _REDUCE_BITS:
-        from math import gcd
         g = gcd(n, d)
         n, d = n // g, d // g
         if n.bit_length() > LIMITS['bits'] or d.bit_length() > LIMITS['bits']:

@@ -35,6 +35,8 @@ from bert4keras.snippets import DataGenerator, sequence_padding
 from bert4keras_blog.decoding import UniLMDecoder
 from bert4keras_blog.errors import BlogError, MathExpressionError, SettingError
 from bert4keras_blog.mathword.expression import answers_match, evaluate, normalize
+from bert4keras.models import build_transformer_model
+from bert4keras.tokenizers import Tokenizer, load_vocab
 
 __all__ = ['ProblemCodec', 'Seq2SeqGenerator', 'MathSolver', 'load_solver', 'solve', 'SLOTS',
            'math_vocabulary',
@@ -218,7 +220,6 @@ def math_vocabulary(dict_path, trim):
     and number slots; ``keep_tokens`` then slices the checkpoint to match.
     Otherwise the whole vocabulary and ``keep_tokens=None``.
     """
-    from bert4keras.tokenizers import load_vocab
     if not trim:
         return load_vocab(dict_path), None
     return load_vocab(dict_path, simplified=True,
@@ -231,8 +232,6 @@ def load_solver(folder, topk=3):
     Raises:
         BlogError: the folder has no ``solver.json`` (train first).
     """
-    from bert4keras.models import build_transformer_model
-    from bert4keras.tokenizers import Tokenizer
     path = os.path.join(folder, 'solver.json')
     if not os.path.exists(path):
         raise BlogError('%s not found: train a solver first with '

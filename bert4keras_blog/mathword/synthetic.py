@@ -16,6 +16,7 @@ Public API:
 import json
 import logging
 
+import jieba
 import numpy as np
 
 from bert4keras_blog.mathword.expression import evaluate, to_text
@@ -199,7 +200,6 @@ def _answer_text(value):
 
 
 def _segment(text):
-    import jieba
     jieba.setLogLevel(logging.WARNING)
     return ' '.join(jieba.lcut(text))
 

@@ -12,6 +12,7 @@ Public API:
     generate_games(count, seed=0, workers=1, engine=None, ...) -> list[Game]
     EngineNotFoundError (from errors): no engine binary; says how to install one.
 """
+import multiprocessing
 import os
 import queue
 import shutil
@@ -20,6 +21,7 @@ import threading
 import time
 
 import numpy as np
+from tqdm import tqdm
 
 from bert4keras_blog.errors import BlogError, EngineNotFoundError
 from bert4keras_blog.xiangqi.match import play_game
@@ -224,8 +226,6 @@ def generate_games(count, seed=0, workers=1, engine=None, max_plies=300, depths=
     Returns:
         list of Game, in index order whatever ``workers`` is.
     """
-    import multiprocessing
-    from tqdm import tqdm
     path = find_engine(engine)
     Engine(path).close()  # a broken engine fails here, not in every pool worker
     jobs = [(seed, i, max_plies, tuple(depths), opening_plies, weak_noise)

@@ -30,6 +30,11 @@ import numpy as np
 
 from bert4keras_blog.backend import K, keras
 from bert4keras_blog.errors import BlogError
+from bert4keras.layers import Loss
+from bert4keras.models import build_transformer_model
+from bert4keras.snippets import DataGenerator, sequence_padding
+from bert4keras.tokenizers import load_vocab
+from bert4keras_blog.checkpoints import RELEASES, find_release, save_checkpoint
 
 __all__ = ['TOKENS', 'MoveTokenizer', 'move_weights', 'GameBatches', 'MoveCrossEntropy',
            'DEFAULT_CONFIG', 'build_move_model', 'build_trainer', 'save_move_model',
@@ -59,7 +64,6 @@ class MoveTokenizer(object):
     def keep_tokens(dict_path):
         """Rows of a BERT vocab.txt to keep (bert4keras ``keep_tokens``) so
         the model's vocabulary is ``TOKENS`` in this order."""
-        from bert4keras.tokenizers import load_vocab
         vocab = load_vocab(dict_path)
         missing = [t for t in TOKENS if t not in vocab]
         if missing:
@@ -97,12 +101,7 @@ def move_weights(game, learn_from='winner', fen=None):
     return (red_plies if game.result == '1-0' else ~red_plies).astype(float)
 
 
-def _bert4keras():
-    from bert4keras.snippets import DataGenerator, sequence_padding
-    return DataGenerator, sequence_padding
-
-
-class GameBatches(_bert4keras()[0]):
+class GameBatches(DataGenerator):
     """bert4keras DataGenerator of (token_ids, segment_ids, weights) batches.
 
     Each game is cut to its first ``ceil(fraction * plies)`` plies and to
@@ -123,7 +122,6 @@ class GameBatches(_bert4keras()[0]):
         return token_ids, weights
 
     def __iter__(self, random=False):
-        sequence_padding = _bert4keras()[1]
         tokens, weights = [], []
         for is_end, game in self.sample(random):
             token_ids, weight = self.encode(game)
@@ -136,12 +134,7 @@ class GameBatches(_bert4keras()[0]):
                 tokens, weights = [], []
 
 
-def _loss_base():
-    from bert4keras.layers import Loss
-    return Loss
-
-
-class MoveCrossEntropy(_loss_base()):
+class MoveCrossEntropy(Loss):
     """Next-token cross-entropy where ``weights`` (of the predicted token) is 1."""
 
     def compute_loss(self, inputs, mask=None):
@@ -160,7 +153,6 @@ def build_move_model(config=None, checkpoint=None, dict_path=None):
         (bert4keras transformer, MoveTokenizer); ``transformer.model`` is the
         Keras model [token_ids, segment_ids] -> next-token probabilities.
     """
-    from bert4keras.models import build_transformer_model
     keep_tokens = MoveTokenizer.keep_tokens(dict_path) if dict_path else None
     settings = {}
     if config is None or isinstance(config, dict):
@@ -190,7 +182,6 @@ def save_move_model(transformer, folder, config=None):
     """Writes a Google-format BERT checkpoint (``bert_model.ckpt``), its
     ``bert_config.json`` and ``vocab.txt`` (the 23 tokens), so the model
     loads as any release does, e.g. in ``bert4keras-blog xiangqi play``."""
-    from bert4keras_blog.checkpoints import RELEASES, save_checkpoint
     release = RELEASES['bert']
     os.makedirs(folder, exist_ok=True)
     bert = transformer
@@ -214,7 +205,6 @@ def save_move_model(transformer, folder, config=None):
 def load_move_model(folder):
     """Loads what ``save_move_model`` wrote (a folder laid out as Google's
     BERT release, found as every release is: ``checkpoints.find_release``)."""
-    from bert4keras_blog.checkpoints import find_release
     try:
         paths = find_release(folder, kinds=('bert',))
     except BlogError as error:

@@ -10,6 +10,7 @@ Public API:
     play_match(player, opponent, games, max_plies=300, desc=None) -> dict
 """
 import numpy as np
+from tqdm import tqdm
 
 from bert4keras_blog.errors import IllegalMoveError
 from bert4keras_blog.xiangqi.records import Game
@@ -60,7 +61,6 @@ def play_match(player, opponent, games, max_plies=300, desc=None, keep_games=Fal
         way the games ended), plies (mean length) and, with ``keep_games``,
         the games as Game tuples.
     """
-    from tqdm import tqdm
     tally = {'win': 0, 'draw': 0, 'loss': 0}
     reasons, lengths, kept = {}, [], []
     bar = tqdm(range(games), desc=desc, unit='game', leave=False, disable=desc is None)

@@ -33,11 +33,12 @@ import gzip
 import os
 import re
 
+import pyffish as sf
+
 from bert4keras_blog.datafiles import OverlongLine, RejectedLines, text_lines
 from bert4keras_blog.errors import BlogError, DataFormatError, IllegalMoveError
 from bert4keras_blog.xiangqi.rules import (
-    MAX_FEN_CHARS, MAX_PLIES, VARIANT, START_FEN, check_fen, iccs_to_fsf, is_iccs,
-    normalize_iccs)
+    MAX_FEN_CHARS, MAX_PLIES, START_FEN, VARIANT, check_fen, iccs_to_fsf, is_iccs, normalize_iccs)
 
 __all__ = ['Game', 'RESULTS', 'read_games', 'validate_game', 'write_games', 'rejected_lines']
 
@@ -62,7 +63,6 @@ def validate_game(moves, fen=None, game=None, path=None, line=None):
     pyffish checks a whole move list in one call (each call costs about a
     millisecond, whatever its length); only a game that fails is searched,
     by halving, for its first bad move."""
-    import pyffish as sf
     position = fen or START_FEN
     if len(moves) > MAX_PLIES:
         raise IllegalMoveError(moves[MAX_PLIES], 'the game is longer than %d plies, the limit '

@@ -27,7 +27,11 @@ Public API:
     draw_board(moves, fen=None, color=False) -> str, Chinese piece names
 """
 import functools
+import os
 import re
+import sys
+
+import pyffish as sf
 
 from bert4keras_blog.errors import BlogError
 
@@ -37,11 +41,6 @@ __all__ = ['VARIANT', 'START_FEN', 'iccs_to_fsf', 'fsf_to_iccs', 'is_iccs', 'nor
 
 VARIANT = 'xiangqi'
 
-try:
-    import pyffish as _sf
-except ImportError:  # pragma: no cover - pyffish is in requirements/stack.txt
-    _sf = None
-
 ICCS_PATTERN = re.compile(r'^([a-i])([0-9])([a-i])([0-9])$')
 FSF_PATTERN = re.compile(r'^([a-i])(10|[1-9])([a-i])(10|[1-9])$')
 
@@ -50,14 +49,7 @@ PIECE_NAMES = {'K': '帥', 'A': '仕', 'B': '相', 'N': '傌', 'R': '俥', 'C': 
                'k': '將', 'a': '士', 'b': '象', 'n': '馬', 'r': '車', 'c': '砲', 'p': '卒'}
 
 
-def _rules():
-    if _sf is None:
-        raise BlogError('xiangqi rules need pyffish: pip install pyffish')
-    return _sf
-
-
-START_FEN = _sf.start_fen(VARIANT) if _sf is not None else \
-    'rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKABNR w - - 0 1'
+START_FEN = sf.start_fen(VARIANT)
 
 
 def normalize_iccs(text):
@@ -166,26 +158,24 @@ def _shown(text):
 def check_fen(fen):
     """Returns ``fen`` if our strict parser and then Fairy-Stockfish accept
     it as a xiangqi position, else raises BlogError."""
-    import os
-    import sys
     parse_fen(fen)
     sys.stderr.flush()
     saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2)  # pyffish prints its reason on the C stderr; ours is clearer
     try:
-        code = _rules().validate_fen(fen, VARIANT)
+        code = sf.validate_fen(fen, VARIANT)
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(null)
-    if code != _sf.FEN_OK:
+    if code != sf.FEN_OK:
         raise BlogError('not a valid xiangqi FEN (Fairy-Stockfish code %d): %r' % (code, fen))
     # Fairy-Stockfish does not ask whether the side that just moved left its
     # king in check; it then lists the king's capture, and playing that
     # crashes it. Asked of the position with the other side to move.
     fields = fen.split()
     other = ' '.join([fields[0], 'b' if fields[1] == 'w' else 'w'] + fields[2:])
-    if _sf.gives_check(VARIANT, other, []):
+    if sf.gives_check(VARIANT, other, []):
         raise BlogError('not a valid xiangqi FEN (the side not to move, %s, is in check): %r'
                         % ('red' if fields[1] == 'b' else 'black', _shown(fen)))
     return fen
@@ -209,7 +199,7 @@ def legal_moves(moves, fen=None):
     (default: the start position)."""
     fen, history = _position(moves, fen)
     try:
-        found = _rules().legal_moves(VARIANT, fen, history)
+        found = sf.legal_moves(VARIANT, fen, history)
     except (ValueError, SystemError):  # pyffish's answer to an illegal move
         raise BlogError('the moves %s are not legal from %s' % (' '.join(moves)[:200], fen)) \
             from None
@@ -219,7 +209,7 @@ def legal_moves(moves, fen=None):
 def fen_after(moves, fen=None):
     """The FEN of the position after ``moves``."""
     fen, history = _position(moves, fen)
-    return _rules().get_fen(VARIANT, fen, history)
+    return sf.get_fen(VARIANT, fen, history)
 
 
 def side_to_move(moves, fen=None):
@@ -234,7 +224,6 @@ def outcome(moves, fen=None):
     '1-0' (red won), '0-1' or '1/2-1/2'; reason is 'checkmate', 'stalemate'
     (a loss in xiangqi) or 'rule' (repetition, perpetual check or the
     move-count rule, as Fairy-Stockfish decides them)."""
-    sf = _rules()
     if legal_moves(moves, fen):
         fen, history = _position(moves, fen)
         ended, value = sf.is_immediate_game_end(VARIANT, fen, history)

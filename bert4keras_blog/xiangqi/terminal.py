@@ -14,6 +14,9 @@ Public API:
 """
 import datetime
 import os
+import tempfile
+
+import numpy as np
 
 from bert4keras_blog.errors import IllegalMoveError
 from bert4keras_blog.xiangqi.records import Game, write_games
@@ -105,7 +108,6 @@ class TerminalGame(object):
             os.makedirs(folder, exist_ok=True)
             return write_games(self.save_path, [game], append=True)
         except OSError as error:
-            import tempfile
             handle, fallback = tempfile.mkstemp(prefix='xiangqi-game-', suffix='.txt')
             os.close(handle)
             self.write('Could not write %s (%s).' % (self.save_path, error.strerror or error))
@@ -161,7 +163,6 @@ class TerminalGame(object):
         if not hasattr(self.player, 'scores'):
             self.write('This opponent gives no hints.')
             return
-        import numpy as np
         scores = self.player.scores(self.moves, self.fen, legal)
         best = sorted(scores, key=scores.get, reverse=True)[:3]
         self.write('The model would play: ' + ', '.join(

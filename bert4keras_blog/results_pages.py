@@ -1,0 +1,222 @@
+"""The numbers in the docs come from runs: each example's ``metrics.json`` is
+copied to ``docs/results/<example>.json`` and rendered into the pages.
+
+A page holds a block between ``<!-- results: <example> -->`` and
+``<!-- /results -->``; the README's post table sits between
+``<!-- posts -->`` and ``<!-- /posts -->``. Both are written from the committed
+results files, and ``check_pages`` (run by the tests) reports any block that
+differs from what its file renders, so a page cannot quote a number its run
+did not produce.
+
+Public API:
+    POSTS: (number, example, docs page, what the post shows) for the eight posts.
+    render_results(metrics) -> str: the markdown of one results block.
+    render_posts(results) -> str: the README's table of posts.
+    collect(runs_dir, results_dir) -> list of examples copied.
+    update_pages(root) -> list of files rewritten.
+    check_pages(root) -> list of str: blocks that disagree with their files.
+    main(argv=None) -> int: ``python -m bert4keras_blog.results_pages``.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+
+__all__ = ['POSTS', 'render_results', 'render_posts', 'collect', 'update_pages', 'check_pages',
+           'main']
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+POSTS = [
+    (1, 'post1_albert_electra', 'post1-albert-electra.md',
+     'ALBERT saves parameters, not time; fine-tune ELECTRA\'s discriminator'),
+    (2, 'post2_learning_rate', 'post2-learning-rate.md',
+     'a larger step acts as a gradient-norm penalty'),
+    (3, 'post3_math_word_problems', 'post3-math-word-problems.md',
+     'UniLM writes an expression, evaluated safely'),
+    (4, 'post4_teaforn', 'post4-teaforn.md', 'TeaForN: N weight-shared passes'),
+    (5, 'post5_simsiam', 'post5-simsiam.md', 'SimSiam/BYOL and the collapse measured'),
+    (6, 'post6_mt5_title_generation', 'post6-mt5.md',
+     'mT5 v1.1, vocabulary trimmed for Chinese, seq2seq'),
+    (7, 'post7_gpt_xiangqi', 'post7-gpt-xiangqi.md', 'a move LM that only plays legal moves'),
+    (8, 'post8_rnn_gradients', 'post8-rnn-gradients.md',
+     '∂h_T/∂h_t of SimpleRNN, LSTM and GRU'),
+]
+
+BLOCK = re.compile(r'<!-- results: (\w+) -->\n(.*?)<!-- /results -->', re.S)
+POSTS_BLOCK = re.compile(r'<!-- posts -->\n(.*?)<!-- /posts -->', re.S)
+_SKIPPED = ('headline', 'figure', 'model')  # files named in the text, not numbers
+
+
+def _value(value):
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    if isinstance(value, float):
+        return '%.4g' % value
+    if isinstance(value, (int, str)):
+        return str(value)
+    return None
+
+
+def _flat(row):
+    """A record with its dicts of scalars spread into ``key sub`` fields."""
+    flat = {}
+    for key, value in row.items():
+        if isinstance(value, dict) and all(_value(v) is not None for v in value.values()):
+            flat.update(('%s %s' % (key, sub), v) for sub, v in value.items())
+        else:
+            flat[key] = value
+    return flat
+
+
+def _table(rows):
+    """A list of records -> a markdown table of their scalar fields."""
+    rows = [_flat(row) for row in rows]
+    columns = []
+    for row in rows:
+        for key, value in row.items():
+            if key not in columns and _value(value) is not None:
+                columns.append(key)
+    lines = ['| ' + ' | '.join(columns) + ' |', '|' + '---|' * len(columns)]
+    for row in rows:
+        cells = [_value(row[c]) if c in row and _value(row[c]) is not None else ''
+                 for c in columns]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def render_results(metrics):
+    """Scalars as a two-column table (those inside a dict as ``key sub``),
+    each list of records as its own table, and the records inside a dict
+    (name -> record) as a table with a ``name`` column."""
+    scalars, tables = [], []
+    for key, value in metrics.items():
+        if key in _SKIPPED:
+            continue
+        if _value(value) is not None:
+            scalars.append((key, _value(value)))
+        elif isinstance(value, dict):
+            scalars += [('%s %s' % (key, sub), _value(v)) for sub, v in value.items()
+                        if _value(v) is not None]
+            named = [dict({'name': sub}, **v) for sub, v in value.items() if isinstance(v, dict)]
+            if named:
+                tables.append((key, named))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            tables.append((key, value))
+    parts = ['| metric | value |\n|---|---|\n' + '\n'.join(
+        '| %s | %s |' % row for row in scalars)] if scalars else []
+    parts += ['`%s`:\n\n%s' % (key, _table(rows)) for key, rows in tables]
+    return '\n\n'.join(parts) + '\n'
+
+
+def _headline(metrics):
+    name = metrics.get('headline')
+    return (name, _value(metrics.get(name))) if name else ('', '')
+
+
+def render_posts(results):
+    """``results``: example -> metrics (or None when no file exists)."""
+    lines = ['| post | claim | example | docs | headline (embedded default) |',
+             '|---|---|---|---|---|']
+    for number, example, page, claim in POSTS:
+        metrics = results.get(example)
+        name, value = _headline(metrics) if metrics else ('not run yet', '')
+        lines.append('| %d | %s | [`%s.py`](examples/%s.py) | [%s](docs/%s) | %s %s |'
+                     % (number, claim, example, example, page[:-3], page, name,
+                        value and '= ' + value))
+    return '\n'.join(lines) + '\n'
+
+
+def _results(root):
+    results = {}
+    for _, example, _, _ in POSTS:
+        path = os.path.join(root, 'docs', 'results', example + '.json')
+        if os.path.exists(path):
+            with open(path, encoding='utf-8') as f:
+                results[example] = json.load(f)
+    return results
+
+
+def _pages(root):
+    return [os.path.join(root, 'README.md')] + sorted(
+        os.path.join(root, 'docs', name) for name in os.listdir(os.path.join(root, 'docs'))
+        if name.endswith('.md'))
+
+
+def _rendered(text, results):
+    """``text`` with every block replaced by what the results render."""
+    def block(match):
+        metrics = results.get(match.group(1))
+        body = render_results(metrics) if metrics else \
+            'No results file yet: run the example and `make docs`.\n'
+        return '<!-- results: %s -->\n%s<!-- /results -->' % (match.group(1), body)
+    text = BLOCK.sub(block, text)
+    return POSTS_BLOCK.sub(lambda m: '<!-- posts -->\n%s<!-- /posts -->'
+                           % render_posts(results), text)
+
+
+def collect(runs_dir, results_dir):
+    """Copies ``runs_dir/<example>/metrics.json`` of each post to
+    ``results_dir/<example>.json``."""
+    os.makedirs(results_dir, exist_ok=True)
+    copied = []
+    for _, example, _, _ in POSTS:
+        source = os.path.join(runs_dir, example, 'metrics.json')
+        if os.path.exists(source):
+            shutil.copyfile(source, os.path.join(results_dir, example + '.json'))
+            copied.append(example)
+    return copied
+
+
+def _page_texts(root):
+    """(page, its text, its text with every block rendered from the results)."""
+    results = _results(root)
+    for page in _pages(root):
+        with open(page, encoding='utf-8') as f:
+            text = f.read()
+        yield page, text, _rendered(text, results)
+
+
+def update_pages(root=ROOT):
+    changed = []
+    for page, text, new in _page_texts(root):
+        if new != text:
+            with open(page, 'w', encoding='utf-8') as f:
+                f.write(new)
+            changed.append(page)
+    return changed
+
+
+def check_pages(root=ROOT):
+    problems = []
+    for page, text, new in _page_texts(root):
+        name = os.path.relpath(page, root)
+        wanted = dict(BLOCK.findall(new))
+        for example, body in BLOCK.findall(text):
+            if body != wanted[example]:
+                problems.append('%s: the results of %s differ from docs/results/%s.json'
+                                % (name, example, example))
+        posts, wanted_posts = POSTS_BLOCK.search(text), POSTS_BLOCK.search(new)
+        if posts and posts.group(1) != wanted_posts.group(1):
+            problems.append('%s: the table of posts differs from docs/results/' % name)
+    return problems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='python -m bert4keras_blog.results_pages',
+        description='Copy the examples\' metrics into docs/results and rewrite the results '
+                    'blocks of README.md and docs/*.md from them.')
+    parser.add_argument('--runs', default=None,
+                        help='copy <RUNS>/<example>/metrics.json first (e.g. runs/)')
+    args = parser.parse_args(argv)
+    if args.runs:
+        print('copied: %s' % ', '.join(collect(args.runs, os.path.join(ROOT, 'docs', 'results'))))
+    for page in update_pages():
+        print('rewrote %s' % os.path.relpath(page, ROOT))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""The README is a front page and every docs page quotes its run's numbers."""
+import copy
+import glob
+import json
+import os
+import re
+import shutil
+
+import pytest
+
+from bert4keras_blog import results_pages
+from bert4keras_blog.results_pages import POSTS, check_pages, render_results, update_pages
+
+ROOT = results_pages.ROOT
+README = os.path.join(ROOT, 'README.md')
+PAGES = sorted(glob.glob(os.path.join(ROOT, 'docs', '*.md')))
+
+
+def read(path):
+    with open(path, encoding='utf-8') as f:
+        return f.read()
+
+
+def links(path):
+    """Relative link targets of a markdown file, without anchors."""
+    found = re.findall(r'\]\(([^)\s]+)\)', read(path))
+    return [t.split('#')[0] for t in found if not re.match(r'^[a-z]+:', t) and t.split('#')[0]]
+
+
+def test_readme_is_a_front_page():
+    assert len(read(README).splitlines()) <= 250
+
+
+def test_every_post_is_one_click_from_the_table():
+    table = re.search(r'<!-- posts -->\n(.*?)<!-- /posts -->', read(README), re.S).group(1)
+    for number, example, page, _ in POSTS:
+        row = next(line for line in table.splitlines() if line.startswith('| %d |' % number))
+        assert '(docs/%s)' % page in row and '(examples/%s.py)' % example in row
+        assert os.path.exists(os.path.join(ROOT, 'docs', page))
+        assert os.path.exists(os.path.join(ROOT, 'examples', example + '.py'))
+
+
+def test_every_docs_page_is_linked_from_the_readme():
+    linked = {os.path.normpath(os.path.join(ROOT, t)) for t in links(README)}
+    assert [p for p in PAGES if os.path.normpath(p) not in linked] == []
+
+
+@pytest.mark.parametrize('page', [README] + PAGES, ids=lambda p: os.path.relpath(p, ROOT))
+def test_relative_links_point_at_files_that_exist(page):
+    base = os.path.dirname(page)
+    missing = [t for t in links(page) if not os.path.exists(os.path.join(base, t))]
+    assert missing == []
+
+
+def test_every_post_page_has_its_sections_and_results_block():
+    for _, example, page, _ in POSTS:
+        text = read(os.path.join(ROOT, 'docs', page))
+        assert text.startswith('# Post ') and '**Claim.**' in text
+        for section in ('## Results of the embedded default', '## What it does not do'):
+            assert section in text, (page, section)
+        assert '<!-- results: %s -->' % example in text
+        assert os.path.exists(os.path.join(ROOT, 'docs', 'results', example + '.json')), example
+
+
+def test_the_pages_quote_the_committed_results():
+    assert check_pages() == []
+
+
+def test_a_changed_number_is_caught_and_rewritten(tmp_path):
+    """A copy of the docs with one number edited fails the check, and
+    update_pages puts the value of the results file back."""
+    root = tmp_path / 'repo'
+    shutil.copytree(os.path.join(ROOT, 'docs'), root / 'docs')
+    shutil.copy(README, root / 'README.md')
+    example = POSTS[2][1]
+    page = root / 'docs' / POSTS[2][2]
+    metrics = json.loads(read(root / 'docs' / 'results' / (example + '.json')))
+    block = render_results(metrics)
+    assert block in read(page)
+    edited = copy.deepcopy(metrics)
+    edited[metrics['headline']] = 0.123456
+    page.write_text(read(page).replace(block, render_results(edited)), encoding='utf-8')
+    assert check_pages(str(root)) == ['docs/%s: the results of %s differ from '
+                                      'docs/results/%s.json' % (POSTS[2][2], example, example)]
+    assert update_pages(str(root)) == [str(page)]
+    assert check_pages(str(root)) == [] and block in read(page)
+
+
+def test_results_render_scalars_records_and_named_records():
+    text = render_results({'headline': 'acc', 'acc': 0.97531, 'ok': True,
+                           'runs': [{'n': 1, 'gap': 0.02, 'at': {'0.1': 5e-4}, 'curve': [1, 2]}],
+                           'final': {'SimSiam': {'knn': 0.9}}})
+    assert '| acc | 0.9753 |' in text and '| ok | true |' in text and 'headline' not in text
+    assert '| n | gap | at 0.1 |\n|---|---|---|\n| 1 | 0.02 | 0.0005 |' in text
+    assert '| name | knn |\n|---|---|\n| SimSiam | 0.9 |' in text
