@@ -132,14 +132,19 @@ ALBERT_EXACT = {'predictions.bias': 'cls/predictions/output_bias',
                 'sop_classifier.classifier.bias': 'cls/seq_relationship/output_bias'}
 
 
-def _bert(name):
-    rest = _strip(name, ('bert', 'roberta'))
-    found = _module(name, BERT_HEADS)
+def _head_or_encoder(name, rest, heads, exact, scope='bert'):
+    """A head tensor (by module prefix, or by its exact name), else an
+    encoder tensor under ``scope``."""
+    found = _module(name, heads)
     if found:
         return found
-    if name in BERT_EXACT:
-        return BERT_EXACT[name], False
-    return _bert_like(rest, 'bert')
+    if name in exact:
+        return exact[name], False
+    return _bert_like(rest, scope)
+
+
+def _bert(name):
+    return _head_or_encoder(name, _strip(name, ('bert', 'roberta')), BERT_HEADS, BERT_EXACT)
 
 
 ALBERT_LAYER = [('attention.query', 'attention_1/self/query'),
@@ -169,21 +174,17 @@ def _albert(name):
     if rest.startswith('encoder.embedding_hidden_mapping_in.'):
         suffix, transpose = _leaf('mapping', rest.split('.')[-1])
         return _join('bert/encoder/embedding_hidden_mapping_in', suffix), transpose
-    found = _module(name, ALBERT_HEADS)
-    if found:
-        return found
     if rest.startswith('pooler.') and rest.count('.') == 1:  # a Linear, not pooler.dense
         suffix, transpose = _leaf('pooler', rest.split('.')[-1])
         return _join('bert/pooler/dense', suffix), transpose
-    if name in ALBERT_EXACT:
-        return ALBERT_EXACT[name], False
-    return _bert_like(rest, 'bert')
+    return _head_or_encoder(name, rest, ALBERT_HEADS, ALBERT_EXACT)
 
 
 ELECTRA_HEADS = [('discriminator_predictions.dense_prediction', 'discriminator_predictions/dense_1'),
                  ('discriminator_predictions.dense', 'discriminator_predictions/dense'),
                  ('generator_predictions.dense', 'generator_predictions/dense'),
                  ('generator_predictions.LayerNorm', 'generator_predictions/LayerNorm')]
+ELECTRA_EXACT = {'generator_lm_head.bias': 'generator_predictions/output_bias'}
 
 
 def _electra(name, generator=False):
@@ -191,12 +192,7 @@ def _electra(name, generator=False):
     scope = 'generator' if generator else 'electra'
     if generator and rest.startswith('embeddings.'):
         scope = 'electra'  # Google's checkpoints share the embeddings under electra/
-    found = _module(name, ELECTRA_HEADS)
-    if found:
-        return found
-    if name == 'generator_lm_head.bias':
-        return 'generator_predictions/output_bias', False
-    return _bert_like(rest, scope)
+    return _head_or_encoder(name, rest, ELECTRA_HEADS, ELECTRA_EXACT, scope)
 
 
 def _mt5(name):

@@ -46,7 +46,7 @@ POSTS = [
 
 BLOCK = re.compile(r'<!-- results: (\w+) -->\n(.*?)<!-- /results -->', re.S)
 POSTS_BLOCK = re.compile(r'<!-- posts -->\n(.*?)<!-- /posts -->', re.S)
-_SKIPPED = ('headline', 'figure', 'model')  # files named in the text, not numbers
+_SKIPPED = ('headline', 'figure', 'model', 'run')  # files and provenance, not numbers
 
 
 def _value(value):
@@ -88,8 +88,8 @@ def _table(rows):
 
 def render_results(metrics):
     """Scalars as a two-column table (those inside a dict as ``key sub``),
-    each list of records as its own table, and the records inside a dict
-    (name -> record) as a table with a ``name`` column."""
+    each list of records as its own table, the records inside a dict (name ->
+    record) as a table with a ``name`` column, and the run's command last."""
     scalars, tables = [], []
     for key, value in metrics.items():
         if key in _SKIPPED:
@@ -107,7 +107,19 @@ def render_results(metrics):
     parts = ['| metric | value |\n|---|---|\n' + '\n'.join(
         '| %s | %s |' % row for row in scalars)] if scalars else []
     parts += ['`%s`:\n\n%s' % (key, _table(rows)) for key, rows in tables]
+    if isinstance(metrics.get('run'), dict):
+        parts.append(_provenance(metrics['run']))
     return '\n\n'.join(parts) + '\n'
+
+
+def _provenance(run):
+    """One line: the command that produced the numbers, when, on what."""
+    versions = run.get('versions', {})
+    stack = ', '.join('%s %s' % (name, versions[name])
+                      for name in ('tensorflow', 'tf_keras', 'bert4keras') if name in versions)
+    return 'Run: `python %s`, started %s (%s), %s s.' % (
+        ' '.join(run.get('command', [])), run.get('started', '?'), stack,
+        _value(run.get('seconds')))
 
 
 def _headline(metrics):

@@ -25,6 +25,7 @@ Public API:
 import numpy as np
 
 from bert4keras_blog.backend import keras, tf
+from bert4keras_blog.errors import BlogError, SettingError
 
 __all__ = ['projection_head', 'prediction_head', 'negative_cosine', 'symmetric_loss', 'SimSiam',
            'BYOL', 'MomentumSchedule', 'CollapseMonitor', 'output_std', 'effective_rank',
@@ -60,7 +61,7 @@ def _output_units(head):
     for layer in reversed(head.layers):
         if hasattr(layer, 'units'):
             return layer.units
-    raise ValueError('cannot tell the output size of %s; pass a predictor' % head.name)
+    raise SettingError('cannot tell the output size of %s; pass a predictor' % head.name)
 
 
 def _first(x, n=2):
@@ -212,7 +213,7 @@ class BYOL(SimSiam):
     def fit(self, x=None, *args, **kwargs):
         if not self._targets_synced:
             if x is None or not hasattr(x, '__getitem__'):
-                raise RuntimeError('call BYOL.start(sample_batch) before fitting on a generator')
+                raise BlogError('call BYOL.start(sample_batch) before fitting on a generator')
             self.start(_first(x))
         return super().fit(x, *args, **kwargs)
 

@@ -19,33 +19,38 @@ from bert4keras.snippets import AutoRegressiveDecoder
 __all__ = ['ReferenceUniLM', 'ReferenceLM', 'ReferenceT5']
 
 
-class ReferenceUniLM(AutoRegressiveDecoder):
+class _WholeSequence(AutoRegressiveDecoder):
+    """A BERT-family model run over the input and the whole prefix each step."""
+
+    def __init__(self, model, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+
+    def sequence(self, inputs, output_ids):
+        """(token_ids, segment_ids) of the input followed by the prefix."""
+        raise NotImplementedError
+
+    @AutoRegressiveDecoder.wraps(default_rtype='probas')
+    def predict(self, inputs, output_ids, states):
+        return self.last_token(self.model).predict(
+            list(self.sequence(inputs, output_ids)), verbose=0)
+
+
+class ReferenceUniLM(_WholeSequence):
     """Seq2seq on a UniLM: source, then the prefix with segment 1."""
 
-    def __init__(self, model, **kwargs):
-        super().__init__(**kwargs)
-        self.model = model
-
-    @AutoRegressiveDecoder.wraps(default_rtype='probas')
-    def predict(self, inputs, output_ids, states):
+    def sequence(self, inputs, output_ids):
         token_ids, segment_ids = inputs
-        token_ids = np.concatenate([token_ids, output_ids], 1)
-        segment_ids = np.concatenate([segment_ids, np.ones_like(output_ids)], 1)
-        return self.last_token(self.model).predict([token_ids, segment_ids], verbose=0)
+        return (np.concatenate([token_ids, output_ids], 1),
+                np.concatenate([segment_ids, np.ones_like(output_ids)], 1))
 
 
-class ReferenceLM(AutoRegressiveDecoder):
+class ReferenceLM(_WholeSequence):
     """A left-to-right LM on BERT: prompt and prefix, segment 0."""
 
-    def __init__(self, model, **kwargs):
-        super().__init__(**kwargs)
-        self.model = model
-
-    @AutoRegressiveDecoder.wraps(default_rtype='probas')
-    def predict(self, inputs, output_ids, states):
+    def sequence(self, inputs, output_ids):
         token_ids = np.concatenate([inputs[0], output_ids], 1)
-        return self.last_token(self.model).predict(
-            [token_ids, np.zeros_like(token_ids)], verbose=0)
+        return token_ids, np.zeros_like(token_ids)
 
 
 class ReferenceT5(AutoRegressiveDecoder):

@@ -19,6 +19,7 @@ import logging
 import jieba
 import numpy as np
 
+from bert4keras_blog.errors import BlogError
 from bert4keras_blog.mathword.expression import evaluate, to_text
 
 __all__ = ['TEMPLATES', 'Template', 'generate', 'heldout_split', 'write_jsonl']
@@ -229,7 +230,7 @@ def generate(n, seed=0, templates=None, segment=True):
             if value > 0 and (value.denominator <= 100):
                 break
         else:
-            raise RuntimeError('template %d gives no readable answer' % index)
+            raise BlogError('template %d gives no readable answer' % index)
         fill = dict(numbers, name=NAMES[int(rng.integers(len(NAMES)))],
                     thing=THINGS[int(rng.integers(len(THINGS)))])
         text = template.text.format(**fill)
@@ -254,7 +255,7 @@ def heldout_split(train_size, seed=0, valid=200, test=400):
     unseen = [r for r in generate(2 * (valid + test), seed=seed + 1000)
               if (r['template'], r['equation']) not in seen]
     if len(unseen) < valid + test:
-        raise RuntimeError('only %d unseen problems; lower train_size' % len(unseen))
+        raise BlogError('only %d unseen problems; lower train_size' % len(unseen))
     return train, unseen[:valid], unseen[valid:valid + test]
 
 

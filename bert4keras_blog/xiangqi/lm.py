@@ -29,7 +29,7 @@ import os
 import numpy as np
 
 from bert4keras_blog.backend import K, keras
-from bert4keras_blog.errors import BlogError
+from bert4keras_blog.errors import BlogError, SettingError
 from bert4keras.layers import Loss
 from bert4keras.models import build_transformer_model
 from bert4keras.snippets import DataGenerator, sequence_padding
@@ -95,7 +95,7 @@ def move_weights(game, learn_from='winner', fen=None):
     if learn_from == 'all' or game.result not in ('1-0', '0-1'):
         return np.ones(n)
     if learn_from != 'winner':
-        raise ValueError("learn_from must be 'all' or 'winner', not %r" % (learn_from,))
+        raise SettingError("learn_from must be 'all' or 'winner', not %r" % (learn_from,))
     red_first = fen is None or fen.split()[1] == 'w'
     red_plies = np.arange(n) % 2 == (0 if red_first else 1)
     return (red_plies if game.result == '1-0' else ~red_plies).astype(float)

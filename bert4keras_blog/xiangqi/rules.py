@@ -33,7 +33,7 @@ import sys
 
 import pyffish as sf
 
-from bert4keras_blog.errors import BlogError
+from bert4keras_blog.errors import BlogError, IllegalMoveError
 
 __all__ = ['VARIANT', 'START_FEN', 'iccs_to_fsf', 'fsf_to_iccs', 'is_iccs', 'normalize_iccs',
            'parse_fen', 'check_fen', 'MAX_PLIES', 'MAX_FEN_CHARS', 'legal_moves', 'fen_after',
@@ -65,20 +65,20 @@ def is_iccs(text):
 
 
 def iccs_to_fsf(move):
-    """``h2e2`` -> ``h3e3``; raises ValueError on anything else."""
+    """``h2e2`` -> ``h3e3``; raises IllegalMoveError (a ValueError) on anything else."""
     found = ICCS_PATTERN.match(move)
     if not found:
-        raise ValueError('%r is not an ICCS move (file a-i, rank 0-9, twice)' % (move,))
+        raise IllegalMoveError(move, 'not an ICCS move (file a-i, rank 0-9, twice)')
     a, r1, b, r2 = found.groups()
     return '%s%d%s%d' % (a, int(r1) + 1, b, int(r2) + 1)
 
 
 def fsf_to_iccs(move):
-    """``h3e3`` -> ``h2e2``; raises ValueError on anything else."""
+    """``h3e3`` -> ``h2e2``; raises IllegalMoveError (a ValueError) on anything else."""
     found = FSF_PATTERN.match(move)
     if not found:
-        raise ValueError('%r is not a Fairy-Stockfish move (file a-i, rank 1-10, twice)'
-                         % (move,))
+        raise IllegalMoveError(move, 'not a Fairy-Stockfish move (file a-i, rank 1-10, '
+                                     'twice)')
     a, r1, b, r2 = found.groups()
     return '%s%d%s%d' % (a, int(r1) - 1, b, int(r2) - 1)
 

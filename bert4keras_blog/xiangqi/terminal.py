@@ -18,7 +18,7 @@ import tempfile
 
 import numpy as np
 
-from bert4keras_blog.errors import IllegalMoveError
+from bert4keras_blog.errors import IllegalMoveError, SettingError
 from bert4keras_blog.xiangqi.records import Game, write_games
 from bert4keras_blog.xiangqi.rules import (
     draw_board, fsf_to_iccs, iccs_to_fsf, is_iccs, legal_moves, outcome, side_to_move)
@@ -80,7 +80,7 @@ class TerminalGame(object):
     def __init__(self, player, human='red', fen=None, read=input, write=print, color=False,
                  save_path=None, max_plies=300, notation='iccs'):
         if human not in ('red', 'black'):
-            raise ValueError("human must be 'red' or 'black', not %r" % (human,))
+            raise SettingError("human must be 'red' or 'black', not %r" % (human,))
         self.player, self.human, self.fen = player, human, fen
         self.read, self.write, self.color = read, write, color
         self.save_path, self.max_plies, self.notation = save_path, max_plies, notation
