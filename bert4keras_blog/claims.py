@@ -1,0 +1,91 @@
+"""A claim over several seeds: each arm's mean with a 95% interval, and the
+difference between two arms with its interval, so that a table can say
+whether the difference stands out from run-to-run noise.
+
+Public API:
+    Estimate(mean, low, high, n): a mean and its interval.
+    interval(values, level=0.95, method='t', seed=0) -> Estimate: Student-t
+        interval of the mean, or ('bootstrap') the percentile bootstrap.
+    difference(a, b, paired=False, level=0.95) -> Estimate of mean(a) - mean(b):
+        per-seed differences when ``paired`` (same seeds in both arms), else
+        Welch's interval (unequal variances).
+    distinguishable(estimate) -> bool: the interval excludes 0.
+    describe(estimate, digits=4) -> str: ``0.1234 [0.1000, 0.1468] (n=5)``.
+
+Example:
+```python
+from bert4keras_blog.claims import difference, distinguishable, interval
+teacher_forcing = [0.755, 0.742, 0.761, 0.748, 0.757]
+teaforn = [0.781, 0.770, 0.779, 0.772, 0.784]
+print(interval(teaforn))
+gap = difference(teaforn, teacher_forcing, paired=True)
+assert distinguishable(gap) and gap.low > 0
+```
+"""
+import collections
+
+import numpy as np
+from scipy import stats
+
+from bert4keras_blog.errors import SettingError
+
+__all__ = ['Estimate', 'interval', 'difference', 'distinguishable', 'describe']
+
+Estimate = collections.namedtuple('Estimate', 'mean low high n')
+BOOTSTRAP_SAMPLES = 10000
+
+
+def _values(values, name='values'):
+    values = np.asarray(values, dtype=float).ravel()
+    if len(values) < 2 or not np.all(np.isfinite(values)):
+        raise SettingError('%s: an interval needs at least two finite numbers, got %s'
+                           % (name, values.tolist()))
+    return values
+
+
+def _level(level):
+    if not 0 < level < 1:
+        raise SettingError('level must be between 0 and 1, got %r' % (level,))
+    return level
+
+
+def interval(values, level=0.95, method='t', seed=0):
+    """The mean of ``values`` and a ``level`` interval for it."""
+    values, level = _values(values), _level(level)
+    mean = float(values.mean())
+    if method == 't':
+        half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) \
+            / np.sqrt(len(values))
+        return Estimate(mean, mean - half, mean + half, len(values))
+    if method == 'bootstrap':
+        rng = np.random.default_rng(seed)
+        means = rng.choice(values, (BOOTSTRAP_SAMPLES, len(values))).mean(axis=1)
+        low, high = np.quantile(means, [0.5 - level / 2, 0.5 + level / 2])
+        return Estimate(mean, float(low), float(high), len(values))
+    raise SettingError("method must be 't' or 'bootstrap', got %r" % (method,))
+
+
+def difference(a, b, paired=False, level=0.95):
+    """mean(a) − mean(b) with a ``level`` interval."""
+    a, b, level = _values(a, 'a'), _values(b, 'b'), _level(level)
+    if paired:
+        if len(a) != len(b):
+            raise SettingError('paired arms need one value per seed in each: %d and %d'
+                               % (len(a), len(b)))
+        return interval(a - b, level)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    # Welch-Satterthwaite degrees of freedom.
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    mean = float(a.mean() - b.mean())
+    half = stats.t.ppf(0.5 + level / 2, df) * np.sqrt(va + vb)
+    return Estimate(mean, mean - half, mean + half, min(len(a), len(b)))
+
+
+def distinguishable(estimate):
+    """Whether the interval lies wholly on one side of zero."""
+    return estimate.low > 0 or estimate.high < 0
+
+
+def describe(estimate, digits=4):
+    form = '%.{0}g [%.{0}g, %.{0}g] (n=%d)'.format(digits)
+    return form % (estimate.mean, estimate.low, estimate.high, estimate.n)
