@@ -11,6 +11,11 @@ Public API:
         Welch's interval (unequal variances).
     distinguishable(estimate) -> bool: the interval excludes 0.
     describe(estimate, digits=4) -> str: ``0.1234 [0.1000, 0.1468] (n=5)``.
+    compare(claim, a, b, values_a, values_b, paired=True) -> dict: one row of
+        a claims table (each arm's mean and interval, the difference a − b
+        with its interval, whether it is distinguishable from zero); this is
+        what the examples print and save in metrics.json.
+    table(rows, digits=4) -> str: those rows as an aligned text table.
 
 Example:
 ```python
@@ -29,7 +34,8 @@ from scipy import stats
 
 from bert4keras_blog.errors import SettingError
 
-__all__ = ['Estimate', 'interval', 'difference', 'distinguishable', 'describe']
+__all__ = ['Estimate', 'interval', 'difference', 'distinguishable', 'describe', 'compare',
+           'table']
 
 Estimate = collections.namedtuple('Estimate', 'mean low high n')
 BOOTSTRAP_SAMPLES = 10000
@@ -83,9 +89,41 @@ def difference(a, b, paired=False, level=0.95):
 
 def distinguishable(estimate):
     """Whether the interval lies wholly on one side of zero."""
-    return estimate.low > 0 or estimate.high < 0
+    return bool(estimate.low > 0 or estimate.high < 0)
 
 
 def describe(estimate, digits=4):
     form = '%.{0}g [%.{0}g, %.{0}g] (n=%d)'.format(digits)
     return form % (estimate.mean, estimate.low, estimate.high, estimate.n)
+
+
+def compare(claim, a, b, values_a, values_b, paired=True, level=0.95):
+    """One claims-table row: arm ``a`` against arm ``b`` over seeds.
+
+    Args:
+        claim: str. The quantity compared, e.g. '|grad L|^2 at L=0.1'.
+        a, b: str. Names of the two arms.
+        values_a, values_b: one number per seed (same seeds when ``paired``).
+    """
+    first, second = interval(values_a, level), interval(values_b, level)
+    gap = difference(values_a, values_b, paired, level)
+    return {'claim': claim, 'a': a, 'b': b,
+            'mean_a': first.mean, 'low_a': first.low, 'high_a': first.high,
+            'mean_b': second.mean, 'low_b': second.low, 'high_b': second.high,
+            'difference': gap.mean, 'low': gap.low, 'high': gap.high, 'n': gap.n,
+            'paired': bool(paired), 'distinguishable': distinguishable(gap)}
+
+
+def table(rows, digits=4):
+    """Claims rows as text: claim, a [interval], b [interval], a − b [interval]."""
+    def cell(mean, low, high):
+        return ('%.{0}g [%.{0}g, %.{0}g]'.format(digits)) % (mean, low, high)
+    lines = [('claim', 'a', 'b', 'mean a [95%]', 'mean b [95%]', 'a - b [95%]', 'n', 'clear')]
+    for r in rows:
+        lines.append((r['claim'], r['a'], r['b'], cell(r['mean_a'], r['low_a'], r['high_a']),
+                      cell(r['mean_b'], r['low_b'], r['high_b']),
+                      cell(r['difference'], r['low'], r['high']), str(r['n']),
+                      'yes' if r['distinguishable'] else 'no'))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return '\n'.join('  '.join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                     for line in lines)

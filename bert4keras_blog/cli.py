@@ -47,8 +47,7 @@ from bert4keras_blog.errors import BlogError, run_main
 from bert4keras_blog.checkpoints import (
     KINDS, RELEASES, build_model, find_release, read_config, release_from_files, write_tiny)
 from bert4keras.tokenizers import SpTokenizer, Tokenizer
-from bert4keras_blog import backend
-from bert4keras_blog.backend import stack_versions, tf
+from bert4keras_blog.backend import stack_versions, tf, use_graph_mode_if_wanted
 from bert4keras_blog.hf2tf import KINDS as HF_KINDS
 from bert4keras_blog.hf2tf import convert as convert_hf_folder
 from bert4keras_blog.mathword.expression import to_text
@@ -206,7 +205,7 @@ def cmd_run(args):
     if not os.path.isfile(script):
         print('bert4keras-blog run: error: no such script: %s' % args.script, file=sys.stderr)
         return 2
-    backend.use_graph_mode_if_wanted(script)
+    use_graph_mode_if_wanted(script)
     sys.argv = [script] + args.args
     sys.path.insert(0, os.path.dirname(script))
     runpy.run_path(script, run_name='__main__')

@@ -2,8 +2,10 @@
 copied to ``docs/results/<example>.json`` and rendered into the pages.
 
 A page holds a block between ``<!-- results: <example> -->`` and
-``<!-- /results -->``; the README's post table sits between
-``<!-- posts -->`` and ``<!-- /posts -->``. Both are written from the committed
+``<!-- /results -->``, and may hold the run's claims table between
+``<!-- claims: <example> -->`` and ``<!-- /claims -->`` (each comparison over
+seeds with its 95% interval, from ``metrics['claims']``); the README's post
+table sits between ``<!-- posts -->`` and ``<!-- /posts -->``. Both are written from the committed
 results files, and ``check_pages`` (run by the tests) reports any block that
 differs from what its file renders, so a page cannot quote a number its run
 did not produce.
@@ -11,6 +13,7 @@ did not produce.
 Public API:
     POSTS: (number, example, docs page, what the post shows) for the eight posts.
     render_results(metrics) -> str: the markdown of one results block.
+    render_claims(metrics) -> str: the markdown of one claims block.
     render_posts(results) -> str: the README's table of posts.
     collect(runs_dir, results_dir) -> list of examples copied.
     update_pages(root) -> list of files rewritten.
@@ -23,8 +26,8 @@ import os
 import re
 import shutil
 
-__all__ = ['POSTS', 'render_results', 'render_posts', 'collect', 'update_pages', 'check_pages',
-           'main']
+__all__ = ['POSTS', 'render_results', 'render_claims', 'render_posts', 'collect',
+           'update_pages', 'check_pages', 'main']
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,18 +38,22 @@ POSTS = [
      'a larger step acts as a gradient-norm penalty'),
     (3, 'post3_math_word_problems', 'post3-math-word-problems.md',
      'UniLM writes an expression, evaluated safely'),
-    (4, 'post4_teaforn', 'post4-teaforn.md', 'TeaForN: N weight-shared passes'),
+    (4, 'post4_teaforn', 'post4-teaforn.md',
+     'TeaForN against teacher forcing on long outputs'),
     (5, 'post5_simsiam', 'post5-simsiam.md', 'SimSiam/BYOL and the collapse measured'),
     (6, 'post6_mt5_title_generation', 'post6-mt5.md',
      'mT5 v1.1, vocabulary trimmed for Chinese, seq2seq'),
-    (7, 'post7_gpt_xiangqi', 'post7-gpt-xiangqi.md', 'a move LM that only plays legal moves'),
+    (7, 'post7_gpt_xiangqi', 'post7-gpt-xiangqi.md',
+     'a move LM that only plays legal moves, and what it learns'),
     (8, 'post8_rnn_gradients', 'post8-rnn-gradients.md',
      '∂h_T/∂h_t of SimpleRNN, LSTM and GRU'),
 ]
 
-BLOCK = re.compile(r'<!-- results: (\w+) -->\n(.*?)<!-- /results -->', re.S)
+BLOCK = re.compile(r'<!-- (results|claims): (\w+) -->\n(.*?)<!-- /\1 -->', re.S)
 POSTS_BLOCK = re.compile(r'<!-- posts -->\n(.*?)<!-- /posts -->', re.S)
-_SKIPPED = ('headline', 'figure', 'model', 'run')  # files and provenance, not numbers
+# Files and provenance are not numbers; claims and the headline's interval
+# have their own renderings.
+_SKIPPED = ('headline', 'figure', 'model', 'run', 'claims', 'interval')
 
 
 def _value(value):
@@ -80,8 +87,7 @@ def _table(rows):
                 columns.append(key)
     lines = ['| ' + ' | '.join(columns) + ' |', '|' + '---|' * len(columns)]
     for row in rows:
-        cells = [_value(row[c]) if c in row and _value(row[c]) is not None else ''
-                 for c in columns]
+        cells = [(_value(row[c]) or '') if c in row else '' for c in columns]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -122,9 +128,33 @@ def _provenance(run):
         _value(run.get('seconds')))
 
 
+def render_claims(metrics):
+    """Each claim of the run: both arms' means and the difference, with 95%
+    intervals over seeds, and whether the difference excludes zero."""
+    rows = metrics.get('claims') or []
+    if not rows:
+        return 'This run has no claims table: run the example and `make docs`.\n'
+
+    def cell(mean, low, high):
+        return '%s [%s, %s]' % (_value(mean), _value(low), _value(high))
+    lines = ['| claim | a | b | mean a [95%] | mean b [95%] | a − b [95%] | seeds | '
+             'distinguishable |', '|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        lines.append('| %s | %s | %s | %s | %s | %s | %d | %s |' % (
+            r['claim'], r['a'], r['b'], cell(r['mean_a'], r['low_a'], r['high_a']),
+            cell(r['mean_b'], r['low_b'], r['high_b']), cell(r['difference'], r['low'], r['high']),
+            r['n'], 'yes' if r['distinguishable'] else 'no'))
+    return '\n'.join(lines) + '\n'
+
+
 def _headline(metrics):
     name = metrics.get('headline')
-    return (name, _value(metrics.get(name))) if name else ('', '')
+    if not name:
+        return '', ''
+    value = _value(metrics.get(name))
+    if metrics.get('interval') and value is not None:
+        value += ' [%s, %s]' % tuple(_value(v) for v in metrics['interval'])
+    return name, value
 
 
 def render_posts(results):
@@ -159,10 +189,11 @@ def _pages(root):
 def _rendered(text, results):
     """``text`` with every block replaced by what the results render."""
     def block(match):
-        metrics = results.get(match.group(1))
-        body = render_results(metrics) if metrics else \
-            'No results file yet: run the example and `make docs`.\n'
-        return '<!-- results: %s -->\n%s<!-- /results -->' % (match.group(1), body)
+        kind, example = match.group(1), match.group(2)
+        metrics = results.get(example)
+        body = (render_results if kind == 'results' else render_claims)(metrics) if metrics \
+            else 'No results file yet: run the example and `make docs`.\n'
+        return '<!-- %s: %s -->\n%s<!-- /%s -->' % (kind, example, body, kind)
     text = BLOCK.sub(block, text)
     return POSTS_BLOCK.sub(lambda m: '<!-- posts -->\n%s<!-- /posts -->'
                            % render_posts(results), text)
@@ -204,11 +235,11 @@ def check_pages(root=ROOT):
     problems = []
     for page, text, new in _page_texts(root):
         name = os.path.relpath(page, root)
-        wanted = dict(BLOCK.findall(new))
-        for example, body in BLOCK.findall(text):
-            if body != wanted[example]:
-                problems.append('%s: the results of %s differ from docs/results/%s.json'
-                                % (name, example, example))
+        wanted = {(kind, example): body for kind, example, body in BLOCK.findall(new)}
+        for kind, example, body in BLOCK.findall(text):
+            if body != wanted[kind, example]:
+                problems.append('%s: the %s of %s differ from docs/results/%s.json'
+                                % (name, kind, example, example))
         posts, wanted_posts = POSTS_BLOCK.search(text), POSTS_BLOCK.search(new)
         if posts and posts.group(1) != wanted_posts.group(1):
             problems.append('%s: the table of posts differs from docs/results/' % name)

@@ -175,7 +175,8 @@ def save_figure(fig, path, axes):
     import matplotlib.pyplot as plt
     for ax in np.ravel(axes):
         ax.grid(alpha=0.3, which='both')
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # an unlabelled axis would warn
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -8,8 +8,11 @@
 # same MLP, from the same initial weights, is trained on scikit-learn's digits
 # by full-batch gradient descent at several step sizes down to the same loss,
 # and once more with a small step plus the explicit penalty λ = h_large/4.
+# All of it is repeated from several initialisations (--seeds), and each
+# comparison is reported as a paired difference with its 95% interval.
 #
-#   python examples/post2_learning_rate.py        # about 1 minute on 2 CPU cores
+#   python examples/post2_learning_rate.py          # 5 initialisations, about 2 minutes
+#   python examples/post2_learning_rate.py --full   # 10 initialisations, h down to 0.02
 import argparse
 import os
 import sys
@@ -19,6 +22,7 @@ import numpy as np
 
 import bert4keras_blog  # noqa: F401
 from bert4keras_blog.backend import keras, tf
+from bert4keras_blog.claims import compare, table
 from bert4keras_blog.dynamics import igr_penalty, loss_and_gradient_norm, sharpness
 from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
 from bert4keras_blog.training import new_figure, save_figure, set_seed
@@ -29,16 +33,25 @@ EXAMPLE = 'post2_learning_rate'
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='Implicit gradient regularisation (post 2).')
-    parser.add_argument('--rates', type=float, nargs='+', default=[0.02, 0.2, 1.0],
-                        help='gradient-descent step sizes h')
+    parser.add_argument('--rates', type=float, nargs='+', default=None,
+                        help='gradient-descent step sizes h (default 0.05 0.2 1; --full: 0.02 0.2 1)')
     parser.add_argument('--target-loss', type=float, default=0.05,
                         help='train every run down to this training loss')
     parser.add_argument('--max-steps', type=int, default=30000)
     parser.add_argument('--hidden', type=int, default=64)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='first initialisation')
+    parser.add_argument('--seeds', type=int, default=5, help='initialisations (default 5)')
+    parser.add_argument('--full', action='store_true',
+                        help='the larger version: 10 initialisations, smallest step 0.02')
     parser.add_argument('--run-dir', default=None)
     add_release_arguments(parser, kinds=())
-    return parse_example_args(parser, argv)
+    return parse_example_args(parser, argv, resolve_defaults)
+
+
+def resolve_defaults(args):
+    if args.full:
+        args.seeds = max(args.seeds, 10)
+    args.rates = args.rates or ([0.02, 0.2, 1.0] if args.full else [0.05, 0.2, 1.0])
 
 
 def load_data(seed):
@@ -63,13 +76,13 @@ def cross_entropy(y, logits):
 def gradient_descent(model, x, y, rate, penalty, target, max_steps):
     """Full-batch descent on L + penalty·|∇L|² until L <= target.
 
-    Returns the path: (step, L, |∇L|²) every 0.5 units of time t = step·h.
+    Returns the path: (step, L, |∇L|²) every 0.5 units of time t = step·h,
+    and the step where L first reached the target.
     """
     record_every = max(1, int(round(0.5 / rate)))
     variables = model.trainable_variables
     x, y = tf.constant(x), tf.constant(y)
 
-    @tf.function
     def step():
         with tf.GradientTape() as outer:
             with tf.GradientTape() as inner:
@@ -82,13 +95,24 @@ def gradient_descent(model, x, y, rate, penalty, target, max_steps):
             v.assign_sub(rate * g)
         return loss, norm
 
-    path = []
-    for k in range(max_steps):
-        loss, norm = step()
-        if k % record_every == 0:
-            path.append((k, float(loss), float(norm)))
+    @tf.function
+    def advance(count):
+        # A whole stretch between records in one graph call: thousands of
+        # Python round trips made the small-step runs slow.
+        first_loss, first_norm = step()
+        loss, norm, taken = first_loss, first_norm, tf.constant(1)
+        while taken < count and loss > target:
+            loss, norm = step()
+            taken += 1
+        return first_loss, first_norm, loss, norm, taken
+
+    path, k = [], 0
+    while k < max_steps:
+        first_loss, first_norm, loss, norm, taken = advance(min(record_every, max_steps - k))
+        path.append((k, float(first_loss), float(first_norm)))
+        k += int(taken)
         if float(loss) <= target:
-            path.append((k, float(loss), float(norm)))
+            path.append((k - 1, float(loss), float(norm)))
             break
     return path
 
@@ -102,16 +126,16 @@ def norm_at_loss(path, level):
     return float('nan')
 
 
-def train_run(name, rate, penalty, args, data):
+def train_run(name, rate, penalty, args, data, seed):
     x_train, y_train, x_test, y_test = data
-    model = make_model(args.hidden, args.seed)
+    model = make_model(args.hidden, seed)
     start = time.time()
     path = gradient_descent(model, x_train, y_train, rate, penalty, args.target_loss,
                             args.max_steps)
     train_loss, train_norm = loss_and_gradient_norm(model, x_train, y_train, cross_entropy)
     test_loss, _ = loss_and_gradient_norm(model, x_test, y_test, cross_entropy)
     test_accuracy = float((model(x_test).numpy().argmax(1) == y_test).mean())
-    return {'run': name, 'h': rate, 'penalty': penalty, 'steps': path[-1][0] + 1,
+    return {'run': name, 'seed': seed, 'h': rate, 'penalty': penalty, 'steps': path[-1][0] + 1,
             'train_loss': train_loss, 'grad_norm_sq_at_end': train_norm,
             'mean_grad_norm_sq_along_path': float(np.mean([p[2] for p in path])),
             'sharpness': sharpness(model, x_train, y_train, cross_entropy),
@@ -120,17 +144,58 @@ def train_run(name, rate, penalty, args, data):
             'seconds': round(time.time() - start, 1)}
 
 
-def plot(runs, levels, path):
-    fig, axes = new_figure(2, (12, 4.5))
+LEVEL = 0.1  # the loss at which gradient norms are compared
+
+
+def one_initialisation(seed, rates, args, data):
+    """Every step size, then the small step with the large step's penalty,
+    all from the initial weights of ``seed``."""
+    runs = [train_run('GD h=%g' % h, h, 0.0, args, data, seed) for h in rates]
+    small, large = rates[0], rates[-1]
+    runs.append(train_run('GD h=%g + penalty %g (= %g/4)' % (small, igr_penalty(large), large),
+                          small, igr_penalty(large), args, data, seed))
     for r in runs:
-        losses = [p[1] for p in r['path']]
-        norms = [p[2] for p in r['path']]
-        axes[0].loglog(losses, norms, label=r['run'])
-        axes[1].semilogy([p[0] * r['h'] for p in r['path']], norms, label=r['run'])
+        r['grad_norm_sq_at_loss'] = {str(level): norm_at_loss(r['path'], level)
+                                     for level in (0.5, 0.2, LEVEL)}
+    return runs
+
+
+def claims(by_seed, rates):
+    """The post's comparisons, paired by initialisation."""
+    small, large = 'h=%g' % rates[0], 'h=%g' % rates[-1]
+    plain_small = [runs[0] for runs in by_seed]
+    plain_large = [runs[len(rates) - 1] for runs in by_seed]
+    penalised = [runs[-1] for runs in by_seed]
+
+    def values(runs, key):
+        return [r['grad_norm_sq_at_loss'][str(LEVEL)] if key == 'norm' else r[key] for r in runs]
+    return [
+        compare('|grad L|^2 at L=%g' % LEVEL, small, large, values(plain_small, 'norm'),
+                values(plain_large, 'norm')),
+        compare('sharpness at the end', small, large, values(plain_small, 'sharpness'),
+                values(plain_large, 'sharpness')),
+        compare('|grad L|^2 at L=%g' % LEVEL, small, small + ' + penalty h_large/4',
+                values(plain_small, 'norm'), values(penalised, 'norm')),
+        compare('test accuracy', large, small, values(plain_large, 'test_accuracy'),
+                values(plain_small, 'test_accuracy')),
+    ]
+
+
+def plot(by_seed, rates, path):
+    fig, axes = new_figure(2, (12, 4.5))
+    for r in by_seed[0]:
+        axes[0].loglog([p[1] for p in r['path']], [p[2] for p in r['path']], label=r['run'])
     axes[0].invert_xaxis()
     axes[0].set(xlabel='training loss L (decreasing)', ylabel='|grad L|^2',
-                title='Gradient norm at equal loss')
-    axes[1].set(xlabel='time t = steps x h', ylabel='|grad L|^2', title='Along training')
+                title='Gradient norm at equal loss (first initialisation)')
+    names = [r['run'] for r in by_seed[0]]
+    for runs in by_seed:  # one line per initialisation: the spread over seeds
+        axes[1].plot(range(len(runs)), [r['grad_norm_sq_at_loss'][str(LEVEL)] for r in runs],
+                     marker='o', color='grey', alpha=0.6)
+    axes[1].set_xticks(range(len(names)))
+    axes[1].set_xticklabels([n.replace(' + ', '\n+ ') for n in names], fontsize=7)
+    axes[1].set(ylabel='|grad L|^2 at L=%g' % LEVEL,
+                title='Each initialisation (%d), every run' % len(by_seed))
     save_figure(fig, path, axes)
 
 
@@ -138,31 +203,30 @@ def main(argv=None):
     args = parse_args(argv)
     run = Run(EXAMPLE, args, __file__)
     folder = run.folder
-    data = load_data(args.seed)
+    data = load_data(args.seed)  # one data split; the initialisations vary
     rates = sorted(args.rates)
-    runs = [train_run('GD h=%g' % h, h, 0.0, args, data) for h in rates]
-    small, large = rates[0], rates[-1]
-    runs.append(train_run('GD h=%g + penalty %g (= %g/4)' % (small, igr_penalty(large), large),
-                    small, igr_penalty(large), args, data))
-    levels = [0.5, 0.2, 0.1]
-    print('%-34s %6s %10s %10s %10s %10s %9s %8s %8s' % (
-        'run', 'steps', '|g|2@L=.5', '|g|2@L=.2', '|g|2@L=.1', 'end |g|2', 'sharpness',
-        'test acc', 'gap'))
-    for r in runs:
-        r['grad_norm_sq_at_loss'] = {str(level): norm_at_loss(r['path'], level) for level in levels}
-        print('%-34s %6d %10.4g %10.4g %10.4g %10.4g %9.3g %8.3f %8.3f' % (
-            r['run'], r['steps'], *[r['grad_norm_sq_at_loss'][str(v)] for v in levels],
-            r['grad_norm_sq_at_end'], r['sharpness'], r['test_accuracy'], r['gap']))
+    by_seed = []
+    print('%-34s %4s %6s %10s %10s %10s %9s %8s' % (
+        'run', 'seed', 'steps', '|g|2@L=.5', '|g|2@L=.2', '|g|2@L=.1', 'sharpness', 'test acc'))
+    for seed in range(args.seed, args.seed + args.seeds):
+        by_seed.append(one_initialisation(seed, rates, args, data))
+        for r in by_seed[-1]:
+            print('%-34s %4d %6d %10.4g %10.4g %10.4g %9.3g %8.3f' % (
+                r['run'], seed, r['steps'], *[r['grad_norm_sq_at_loss'][str(v)]
+                                              for v in (0.5, 0.2, LEVEL)],
+                r['sharpness'], r['test_accuracy']), flush=True)
+    rows = claims(by_seed, rates)
+    print('\n' + table(rows))
     figure = os.path.join(folder, 'gradient_norm.png')
-    plot(runs, levels, figure)
-    plain = runs[:len(rates)]
-    at = [r['grad_norm_sq_at_loss']['0.1'] for r in plain]
-    decreasing = all(a > b for a, b in zip(at, at[1:]))
-    print('larger h, smaller |grad L|^2 at L=0.1 (the prediction): %s' % decreasing)
-    metrics = {'headline': 'norm_ratio_small_over_large_h',
-               'norm_ratio_small_over_large_h': at[0] / at[-1],
-               'prediction_holds': decreasing, 'runs': [{k: v for k, v in r.items() if k != 'path'}
-                                                       for r in runs],
+    plot(by_seed, rates, figure)
+    norm = rows[0]
+    metrics = {'headline': 'grad_norm_sq_small_minus_large_h',
+               'grad_norm_sq_small_minus_large_h': norm['difference'],
+               'interval': [norm['low'], norm['high']], 'initialisations': len(by_seed),
+               'prediction_holds': bool(norm['low'] > 0), 'claims': rows,
+               'norm_ratio_small_over_large_h': norm['mean_a'] / norm['mean_b'],
+               'runs': [{k: v for k, v in r.items() if k != 'path'}
+                        for runs in by_seed for r in runs],
                'target_loss': args.target_loss, 'figure': figure}
     run.save(metrics)
     print('plot: %s' % figure)

@@ -9,7 +9,12 @@
 # when spread out, 0 when collapsed), their effective rank, and the kNN
 # accuracy of the encoder's features on held-out digits.
 #
-#   python examples/post5_simsiam.py          # about 2 minutes on 2 CPU cores
+# Every variant is trained from several seeds (--seeds); the claims (SimSiam
+# against each ablation, BYOL against SimSiam) are paired differences with
+# 95% intervals.
+#
+#   python examples/post5_simsiam.py          # 3 seeds x 4 variants, about 4 minutes
+#   python examples/post5_simsiam.py --full   # 5 seeds, 40 epochs
 import argparse
 import os
 import sys
@@ -19,6 +24,7 @@ import numpy as np
 
 import bert4keras_blog  # noqa: F401
 from bert4keras_blog.backend import keras, tf
+from bert4keras_blog.claims import compare, table
 from bert4keras_blog.simsiam import (
     BYOL, CollapseMonitor, MomentumSchedule, SimSiam, knn_accuracy, projection_head)
 from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
@@ -31,15 +37,22 @@ VARIANTS = ['SimSiam', 'no stop-gradient', 'no predictor', 'BYOL']
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='SimSiam collapse study (post 5).')
-    parser.add_argument('--epochs', type=int, default=40)
+    parser.add_argument('--epochs', type=int, default=None, help='default 20; --full 40')
     parser.add_argument('--batch-size', type=int, default=128)
     parser.add_argument('--dim', type=int, default=64, help='projector output size d')
     parser.add_argument('--lr', type=float, default=0.05, help='SGD learning rate')
     parser.add_argument('--variants', nargs='+', default=VARIANTS, choices=VARIANTS)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='first seed')
+    parser.add_argument('--seeds', type=int, default=None, help='seeds per variant (default 3)')
+    parser.add_argument('--full', action='store_true', help='5 seeds, 40 epochs')
     parser.add_argument('--run-dir', default=None)
     add_release_arguments(parser, kinds=())
-    return parse_example_args(parser, argv)
+    return parse_example_args(parser, argv, resolve_defaults)
+
+
+def resolve_defaults(args):
+    args.epochs = args.epochs or (40 if args.full else 20)
+    args.seeds = args.seeds or (5 if args.full else 3)
 
 
 def load_digits_split(seed):
@@ -82,8 +95,8 @@ def make_model(variant, dim):
                    stop_gradient=variant != 'no stop-gradient')
 
 
-def train_variant(variant, args, data):
-    set_seed(args.seed)
+def train_variant(variant, args, data, seed):
+    set_seed(seed)
     x_train, y_train, x_test, y_test = data
     model = make_model(variant, args.dim)
     model.compile(optimizer=keras.optimizers.SGD(args.lr, momentum=0.9))
@@ -96,19 +109,41 @@ def train_variant(variant, args, data):
     model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0,
               callbacks=callbacks)
     final = monitor.history[-1]
-    print('%-17s loss %7.4f  std %.4f (1/sqrt(d) %.4f)  rank %5.1f  kNN %.3f  %.0f s' % (
-        variant, final['loss'], final['std'], final['std_reference'], final['rank'],
+    print('%-17s seed %d  loss %7.4f  std %.4f (1/sqrt(d) %.4f)  rank %5.1f  kNN %.3f  %.0f s'
+          % (variant, seed, final['loss'], final['std'], final['std_reference'], final['rank'],
         final['knn'], time.time() - start))
-    return {'variant': variant, 'history': monitor.history, 'final': final,
+    return {'variant': variant, 'seed': seed, 'history': monitor.history, 'final': final,
             'seconds': round(time.time() - start, 1)}
+
+
+def claims(runs):
+    """SimSiam against each ablation, and BYOL against SimSiam, paired by seed."""
+    by_variant = {}
+    for run in runs:
+        by_variant.setdefault(run['variant'], []).append(run['final'])
+    pairs = [('SimSiam', 'no stop-gradient'), ('SimSiam', 'no predictor'), ('BYOL', 'SimSiam')]
+    rows = []
+    for a, b in pairs:
+        if a in by_variant and b in by_variant:
+            rows.append(compare('kNN accuracy', a, b, [f['knn'] for f in by_variant[a]],
+                                [f['knn'] for f in by_variant[b]]))
+            # The std spans orders of magnitude (collapse is ~1e-3): compare its log.
+            rows.append(compare('log10 output std', a, b,
+                                np.log10([f['std'] for f in by_variant[a]]),
+                                np.log10([f['std'] for f in by_variant[b]])))
+    return rows
 
 
 def plot(runs, path):
     fig, axes = new_figure(2, (12, 4.5))
-    for run in runs:
+    colours = {}
+    for run in runs:  # one line per seed, one colour per variant
+        first = run['variant'] not in colours
+        colour = colours.setdefault(run['variant'], 'C%d' % len(colours))
+        label = run['variant'] if first else None
         epochs = [h['epoch'] for h in run['history']]
-        axes[0].plot(epochs, [h['std'] for h in run['history']], label=run['variant'])
-        axes[1].plot(epochs, [h['knn'] for h in run['history']], label=run['variant'])
+        axes[0].plot(epochs, [h['std'] for h in run['history']], color=colour, label=label)
+        axes[1].plot(epochs, [h['knn'] for h in run['history']], color=colour, label=label)
     reference = runs[0]['history'][0]['std_reference']
     axes[0].axhline(reference, color='gray', linestyle='--', label='1/sqrt(d)')
     axes[0].set(xlabel='epoch', ylabel='std of l2-normalised outputs',
@@ -127,13 +162,26 @@ def main(argv=None):
     raw = knn_accuracy(x_train.reshape(len(x_train), -1), y_train,
                        x_test.reshape(len(x_test), -1), y_test)
     print('kNN on raw pixels: %.3f (a reference, not a target)' % raw)
-    runs = [train_variant(variant, args, data) for variant in args.variants]
+    runs = [train_variant(variant, args, data, seed)
+            for seed in range(args.seed, args.seed + args.seeds) for variant in args.variants]
     figure = os.path.join(folder, 'collapse.png')
     plot(runs, figure)
-    finals = {run['variant']: run['final'] for run in runs}
+    rows = claims(runs)
+    print('\n' + table(rows, digits=3))
+    finals = {variant: {key: float(np.mean([r['final'][key] for r in runs
+                                            if r['variant'] == variant]))
+                        for key in ('loss', 'std', 'std_reference', 'rank', 'knn')}
+              for variant in args.variants}
     metrics = {'headline': 'simsiam_knn_accuracy',
                'simsiam_knn_accuracy': finals.get('SimSiam', {}).get('knn'),
-               'raw_pixel_knn_accuracy': raw, 'final': finals, 'runs': runs, 'figure': figure}
+               'raw_pixel_knn_accuracy': raw, 'seeds': args.seeds, 'claims': rows,
+               'final': finals, 'runs': runs, 'figure': figure}
+    headline = [r for r in rows if r['a'] == 'SimSiam' and r['b'] == 'no stop-gradient'
+                and r['claim'] == 'kNN accuracy']
+    if headline:
+        metrics.update(headline='knn_simsiam_minus_no_stop_gradient',
+                       knn_simsiam_minus_no_stop_gradient=headline[0]['difference'],
+                       interval=[headline[0]['low'], headline[0]['high']])
     run.save(metrics)
     print('plot: %s' % figure)
     return metrics

@@ -9,7 +9,12 @@
 # 3. A long-range recall task: which cells (and gate initialisations) learn a
 #    dependency 50 and 100 steps back.
 #
-#   python examples/post8_rnn_gradients.py       # about 3 minutes on 2 CPU cores
+# Both studies repeat over seeds (--seeds: fresh weights, inputs and training
+# batches); fitted against predicted rates, and gated cells against plain
+# ones, are paired differences with 95% intervals.
+#
+#   python examples/post8_rnn_gradients.py          # 2 seeds, about 5 minutes
+#   python examples/post8_rnn_gradients.py --full   # 5 seeds
 import argparse
 import os
 import sys
@@ -19,6 +24,7 @@ import numpy as np
 
 import bert4keras_blog  # noqa: F401
 from bert4keras_blog.backend import keras, tf
+from bert4keras_blog.claims import compare, table
 from bert4keras_blog.rnn_gradients import (
     analytic_step_jacobians, fit_decay_rate, gradient_by_step, state_jacobian_norms, unroll)
 from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
@@ -35,10 +41,16 @@ def parse_args(argv):
     parser.add_argument('--lags', type=int, nargs='+', default=[50, 100],
                         help='recall task: how far back the answer lies')
     parser.add_argument('--train-steps', type=int, default=500, help='recall task updates')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='first seed')
+    parser.add_argument('--seeds', type=int, default=None, help='default 2; --full 5')
+    parser.add_argument('--full', action='store_true', help='5 seeds')
     parser.add_argument('--run-dir', default=None)
     add_release_arguments(parser, kinds=())
-    return parse_example_args(parser, argv)
+    return parse_example_args(parser, argv, resolve_defaults)
+
+
+def resolve_defaults(args):
+    args.seeds = args.seeds or (5 if args.full else 2)
 
 
 # ------------------------------------------------------ 1. Jacobian norms
@@ -143,8 +155,8 @@ def recall_batch(rng, batch, lag, symbols=4):
 RECALL_CELLS = [('SimpleRNN', None), ('LSTM', None), ('LSTM', 5.0), ('GRU', None), ('GRU', 5.0)]
 
 
-def recall_task(kind, gate_bias, lag, args, rng):
-    set_seed(args.seed)
+def recall_task(kind, gate_bias, lag, args, rng, seed):
+    set_seed(seed)
     layer = getattr(keras.layers, kind)(args.units)
     model = keras.Sequential([keras.layers.InputLayer(input_shape=(lag + 1, 5)), layer,
                               keras.layers.Dense(4, activation='softmax')])
@@ -159,7 +171,8 @@ def recall_task(kind, gate_bias, lag, args, rng):
     x, y = recall_batch(rng, 1000, lag)
     accuracy = float(model.evaluate(x, y, verbose=0)[1])
     name = kind if gate_bias is None else '%s, gate bias %g' % (kind, gate_bias)
-    return {'cell': name, 'lag': lag, 'accuracy': accuracy, 'seconds': time.time() - start}
+    return {'cell': name, 'lag': lag, 'seed': seed, 'accuracy': accuracy,
+            'seconds': time.time() - start}
 
 
 # ------------------------------------------------------------- plotting
@@ -177,35 +190,63 @@ def plot(curves, shares, path):
     save_figure(fig, path, axes)
 
 
+def claims(rate_rows, recall):
+    """Fitted against predicted decay rates, and each gated cell with gate
+    bias 5 against the same cell without, paired by seed."""
+    rows = []
+    for setting in dict.fromkeys(r['setting'] for r in rate_rows):
+        chosen = [r for r in rate_rows if r['setting'] == setting]
+        rows.append(compare('decay rate: ' + setting, 'fitted', 'predicted',
+                            [r['fitted_rate'] for r in chosen],
+                            [r['predicted_rate'] for r in chosen]))
+    for lag in sorted({r['lag'] for r in recall}):
+        for kind in ('LSTM', 'GRU'):
+            def accuracies(cell):
+                return [r['accuracy'] for r in recall if r['cell'] == cell and r['lag'] == lag]
+            rows.append(compare('recall accuracy, lag %d' % lag, kind + ', gate bias 5', kind,
+                                accuracies(kind + ', gate bias 5'), accuracies(kind)))
+    return rows
+
+
 def main(argv=None):
     args = parse_args(argv)
     set_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
     run = Run(EXAMPLE, args, __file__)
     folder = run.folder
     start = time.time()
+    seeds = range(args.seed, args.seed + args.seeds)
 
-    rows, curves, settings, inputs = jacobian_study(args, rng)
-    print('%-20s %12s %15s %12s' % ('setting', 'fitted rate', 'predicted rate', '|J| at T'))
-    for r in rows:
-        print('%-20s %12.4f %15.4f %12.3g' % (r['setting'], r['fitted_rate'],
-                                              r['predicted_rate'], r['norm_at_T']))
-    shares = path_study(settings, inputs)
-    figure = os.path.join(folder, 'jacobian_norms.png')
-    plot(curves, shares, figure)
-
-    recall = [recall_task(kind, bias, lag, args, rng)
-              for lag in args.lags for kind, bias in RECALL_CELLS]
+    rate_rows, recall = [], []
+    print('%-20s %4s %12s %15s %12s' % ('setting', 'seed', 'fitted rate', 'predicted rate',
+                                       '|J| at T'))
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        rows, curves, settings, inputs = jacobian_study(args, rng)
+        for r in rows:
+            r['seed'] = seed
+            print('%-20s %4d %12.4f %15.4f %12.3g' % (r['setting'], seed, r['fitted_rate'],
+                                                      r['predicted_rate'], r['norm_at_T']))
+        rate_rows += rows
+        if seed == args.seed:  # the plot shows the first seed
+            shares = path_study(settings, inputs)
+            figure = os.path.join(folder, 'jacobian_norms.png')
+            plot(curves, shares, figure)
+        recall += [recall_task(kind, bias, lag, args, rng, seed)
+                   for lag in args.lags for kind, bias in RECALL_CELLS]
     print('\nrecall the first of %s steps (chance 25%%):' % '/'.join(map(str, args.lags)))
     for r in recall:
-        print('  %-20s lag %3d: accuracy %.3f (%.0f s)' % (r['cell'], r['lag'], r['accuracy'],
-                                                         r['seconds']))
+        print('  %-20s lag %3d seed %d: accuracy %.3f (%.0f s)' % (
+            r['cell'], r['lag'], r['seed'], r['accuracy'], r['seconds']))
+    rows = claims(rate_rows, recall)
+    print('\n' + table(rows, digits=3))
     longest = max(args.lags)
-    gated_best = max(r['accuracy'] for r in recall
-                     if r['lag'] == longest and not r['cell'].startswith('SimpleRNN'))
-    metrics = {'headline': 'gated_recall_accuracy_lag%d' % longest,
-               'gated_recall_accuracy_lag%d' % longest: gated_best,
-               'decay_rates': rows, 'recall': recall, 'figure': figure,
+    gated = [r for r in rows if r['claim'] == 'recall accuracy, lag %d' % longest
+             and r['a'] == 'GRU, gate bias 5'][0]
+    metrics = {'headline': 'gru_gate_bias_gain_lag%d' % longest,
+               'gru_gate_bias_gain_lag%d' % longest: gated['difference'],
+               'interval': [gated['low'], gated['high']], 'seeds': args.seeds,
+               'gated_recall_accuracy_lag%d' % longest: gated['mean_a'],
+               'claims': rows, 'decay_rates': rate_rows, 'recall': recall, 'figure': figure,
                'seconds': round(time.time() - start, 1)}
     run.save(metrics)
     print('plot: %s' % figure)

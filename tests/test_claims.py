@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bert4keras_blog.claims import describe, difference, distinguishable, interval
+from bert4keras_blog.claims import (
+    compare, describe, difference, distinguishable, interval, table)
 from bert4keras_blog.errors import SettingError
 
 
@@ -61,3 +62,17 @@ def test_bad_arguments_are_named(bad, message):
         interval(**bad)
     with pytest.raises(SettingError, match='paired arms'):
         difference([1, 2, 3], [1, 2], paired=True)
+
+
+def test_compare_row_holds_each_arm_and_the_paired_difference():
+    a, b = [0.80, 0.82, 0.79, 0.81], [0.70, 0.73, 0.69, 0.72]
+    row = compare('accuracy', 'TeaForN', 'TF', a, b)
+    assert (row['mean_a'], row['mean_b']) == (interval(a).mean, interval(b).mean)
+    gap = difference(a, b, paired=True)
+    assert (row['difference'], row['low'], row['high']) == (gap.mean, gap.low, gap.high)
+    assert row['distinguishable'] and row['n'] == 4
+    unclear = compare('accuracy', 'x', 'y', [0.5, 0.7, 0.4], [0.6, 0.5, 0.55])
+    assert not unclear['distinguishable']
+    text = table([row, unclear]).splitlines()
+    assert len(text) == 3 and text[1].startswith('accuracy') and text[1].endswith('yes')
+    assert text[2].endswith('no') and '0.095 [0.08581, 0.1042]' in text[1]

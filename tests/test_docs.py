@@ -93,3 +93,35 @@ def test_results_render_scalars_records_and_named_records():
     assert '| acc | 0.9753 |' in text and '| ok | true |' in text and 'headline' not in text
     assert '| n | gap | at 0.1 |\n|---|---|---|\n| 1 | 0.02 | 0.0005 |' in text
     assert '| name | knn |\n|---|---|\n| SimSiam | 0.9 |' in text
+
+
+def test_each_post_with_claims_opens_with_them():
+    """Where a run compares arms over seeds, its page shows the claims table
+    (with intervals) before the detailed results, and the README's table
+    quotes the headline with its interval."""
+    readme = read(README)
+    with_claims = 0
+    for number, example, page, _ in POSTS:
+        metrics = json.loads(read(os.path.join(ROOT, 'docs', 'results', example + '.json')))
+        if not metrics.get('claims'):
+            continue
+        with_claims += 1
+        text = read(os.path.join(ROOT, 'docs', page))
+        block = text.index('<!-- claims: %s -->' % example)
+        assert block < text.index('## Results of the embedded default'), page
+        if metrics.get('interval'):
+            low, high = metrics['interval']
+            row = next(line for line in readme.splitlines() if line.startswith('| %d |' % number))
+            assert '[%.4g, %.4g]' % (low, high) in row, row
+    assert with_claims >= 4  # posts 2, 4, 5 and 8 at least
+
+
+def test_claims_render_both_arms_and_the_difference():
+    from bert4keras_blog.claims import compare
+    row = compare('kNN accuracy', 'SimSiam', 'no stop-gradient', [0.9, 0.88, 0.91],
+                  [0.6, 0.55, 0.58])
+    text = results_pages.render_claims({'claims': [row]})
+    line = text.splitlines()[2]
+    assert line.startswith('| kNN accuracy | SimSiam | no stop-gradient | 0.8967 [')
+    assert line.endswith('| 3 | yes |') and '| 0.32 [' in line
+    assert 'no claims table' in results_pages.render_claims({})

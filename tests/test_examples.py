@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,9 +46,9 @@ def test_math_cli_without_a_run_says_how_to_train(tmp_path, capsys):
 @pytest.mark.slow
 def test_post8_rates_follow_the_analysis_and_gates_learn_long_recall(tmp_path):
     example = load('post8_rnn_gradients')
-    metrics = example.main(['--units', '16', '--steps', '60', '--lags', '40',
+    metrics = example.main(['--units', '16', '--steps', '60', '--lags', '40', '--seeds', '2',
                             '--train-steps', '250', '--run-dir', str(tmp_path)])
-    rates = {r['setting']: r for r in metrics['decay_rates']}
+    rates = {r['setting']: r for r in metrics['decay_rates'] if r['seed'] == 0}
     simple = [rates['SimpleRNN rho=%s' % rho]['fitted_rate'] for rho in ('0.9', '1.0', '1.1')]
     assert simple[0] < simple[1] < simple[2]
     for rho in ('0.9', '1.0', '1.1'):  # rho times the RMS tanh slope predicts the rate
@@ -56,52 +57,74 @@ def test_post8_rates_follow_the_analysis_and_gates_learn_long_recall(tmp_path):
     lstm = [rates['LSTM forget bias %d' % b]['fitted_rate'] for b in (0, 1, 5)]
     assert lstm[0] < lstm[1] < lstm[2] and lstm[2] > 0.95
     assert rates['GRU update bias 5']['fitted_rate'] > rates['GRU']['fitted_rate']
-    recall = {r['cell']: r['accuracy'] for r in metrics['recall']}
+    recall = {r['cell']: r['accuracy'] for r in metrics['recall'] if r['seed'] == 0}
     assert recall['GRU, gate bias 5'] > 0.9 and recall['LSTM, gate bias 5'] > 0.9
+    claims = {(r['claim'], r['a']): r for r in metrics['claims']}
+    simple = claims[('decay rate: SimpleRNN rho=0.9', 'fitted')]
+    assert abs(simple['difference']) < 0.03 and simple['n'] == 2
+    gain = claims[('recall accuracy, lag 40', 'GRU, gate bias 5')]
+    assert gain['difference'] > 0.5 and gain['mean_a'] > 0.9
     assert os.path.getsize(tmp_path / 'jacobian_norms.png') > 10000
 
 
 @pytest.mark.slow
-def test_post4_trains_both_ways_with_equal_steps(tmp_path):
+def test_post4_compares_arms_over_seeds_on_long_outputs(tmp_path):
     example = load('post4_teaforn')
-    metrics = example.main(['--train-size', '1000', '--epochs', '2', '--n', '2', '--topk', '2',
-                            '--run-dir', str(tmp_path)])
-    plain, teaforn = metrics['runs']
-    assert (plain['n'], teaforn['n']) == (1, 2)
-    for run in (plain, teaforn):
-        losses = [h['loss'] for h in run['history']]
-        assert len(losses) == 2 and losses[1] < losses[0]
-        assert run['greedy_token_accuracy'] > 0.15  # chance is ~0.05: it learned something
-        assert 0 <= run['greedy_accuracy'] <= 1 and 0 <= run['beam_accuracy'] <= 1
-    assert metrics['headline'] == 'teaforn_greedy_accuracy'
-    assert os.path.getsize(tmp_path / 'validation_accuracy.png') > 5000
+    metrics = example.main(['--length', '8', '--seeds', '2', '--arms', '1', '2',
+                            '--max-steps', '150', '--eval-every', '50', '--valid-size', '60',
+                            '--test-size', '60', '--topk', '2', '--run-dir', str(tmp_path)])
+    runs = metrics['runs']
+    assert [(r['n'], r['seed']) for r in runs] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    for run in runs:
+        assert len(run['greedy_by_position']) == 8
+        exact = [h['exact'] for h in run['history']]
+        assert max(exact) > 0.2  # chance of sorting 8 digits exactly is nil: it learned
+        assert run['greedy_exact'] <= min(run['greedy_by_position']) + 1e-9
+    teacher = [r for r in runs if r['n'] == 1]
+    greedy = metrics['claims'][0]
+    assert greedy['claim'] == 'test greedy exact' and greedy['n'] == 2
+    assert greedy['mean_b'] == pytest.approx(np.mean([r['greedy_exact'] for r in teacher]))
+    assert greedy['low'] <= greedy['difference'] <= greedy['high']
+    assert metrics['interval'] == [greedy['low'], greedy['high']]
+    assert os.path.getsize(tmp_path / 'teaforn.png') > 10000
 
 
 @pytest.mark.slow
 def test_post5_shows_collapse_without_stop_gradient(tmp_path):
     example = load('post5_simsiam')
-    metrics = example.main(['--epochs', '8', '--variants', 'SimSiam', 'no stop-gradient',
-                            '--run-dir', str(tmp_path)])
-    final = metrics['final']
+    metrics = example.main(['--epochs', '8', '--seeds', '2', '--variants', 'SimSiam',
+                            'no stop-gradient', '--run-dir', str(tmp_path)])
+    final = metrics['final']  # means over the two seeds
     assert final['no stop-gradient']['std'] < 0.01  # collapsed to (nearly) one point
     assert final['no stop-gradient']['loss'] < -0.99
     assert final['SimSiam']['std'] > 5 * final['no stop-gradient']['std']
     assert final['SimSiam']['knn'] > final['no stop-gradient']['knn'] + 0.1
+    knn = metrics['claims'][0]
+    assert (knn['claim'], knn['a'], knn['b']) == ('kNN accuracy', 'SimSiam', 'no stop-gradient')
+    assert knn['low'] > 0 and knn['distinguishable']  # the collapse costs accuracy every seed
+    assert metrics['knn_simsiam_minus_no_stop_gradient'] == knn['difference']
     assert os.path.getsize(tmp_path / 'collapse.png') > 10000
 
 
 @pytest.mark.slow
 def test_post2_larger_steps_reach_equal_loss_with_smaller_gradients(tmp_path):
     example = load('post2_learning_rate')
-    metrics = example.main(['--rates', '0.1', '1.0', '--target-loss', '0.1',
+    metrics = example.main(['--rates', '0.1', '1.0', '--target-loss', '0.1', '--seeds', '2',
                             '--run-dir', str(tmp_path)])
-    runs = {r['run']: r for r in metrics['runs']}
+    runs = {r['run']: r for r in metrics['runs'] if r['seed'] == 0}
     small, large = runs['GD h=0.1'], runs['GD h=1']
     penalised = runs['GD h=0.1 + penalty 0.25 (= 1/4)']
     assert abs(small['train_loss'] - large['train_loss']) < 0.01  # compared at equal loss
     assert large['steps'] < small['steps'] / 5
     assert large['sharpness'] < small['sharpness']  # the flatter end point
     assert penalised['grad_norm_sq_at_loss']['0.2'] < small['grad_norm_sq_at_loss']['0.2']
+    norm = metrics['claims'][0]  # |grad L|^2 at L=0.1, small step minus large, paired
+    pairs = [(r['grad_norm_sq_at_loss']['0.1'], s['grad_norm_sq_at_loss']['0.1'])
+             for r in metrics['runs'] for s in metrics['runs']
+             if r['run'] == 'GD h=0.1' and s['run'] == 'GD h=1' and r['seed'] == s['seed']]
+    assert len(pairs) == 2 and norm['n'] == 2
+    assert norm['difference'] == pytest.approx(np.mean([a - b for a, b in pairs]))
+    assert metrics['prediction_holds'] == (norm['low'] > 0)
     assert os.path.getsize(tmp_path / 'gradient_norm.png') > 10000
 
 
@@ -139,7 +162,16 @@ def test_post7_trains_plays_legal_games_and_the_cli_loads_it(tmp_path):
     example = load('post7_gpt_xiangqi')
     metrics = example.main(['--steps', '80', '--batch-size', '16', '--maxlen', '256',
                             '--random-games', '2', '--engine-games', '1', '--max-plies', '80',
+                            '--probe-positions', '12', '--curve-games', '2',
                             '--run-dir', str(tmp_path)])
+    curve = metrics['curve']
+    assert [p['step'] for p in curve] == [0, 20, 40, 60, 80]
+    for point in curve:
+        for probe in ('legal', 'hanging', 'mate'):
+            assert 0 <= point[probe + '_low'] <= point[probe] <= point[probe + '_high'] <= 1
+        assert point['score_vs_random'] in (0, 0.25, 0.5, 0.75, 1)
+    # Untrained, the model's own first choice is almost never a legal move.
+    assert curve[0]['legal'] <= 0.1
     history = metrics['history']
     assert [h['fraction'] for h in history] == [1 / 8, 1 / 4, 1 / 2, 1]
     # Measured 2.10 after these 80 steps; untrained ln(23) = 3.14, uniform over 19 characters 2.94.
@@ -148,6 +180,25 @@ def test_post7_trains_plays_legal_games_and_the_cli_loads_it(tmp_path):
     assert random_games['win'] + random_games['draw'] + random_games['loss'] == 2
     assert metrics['results']['engine']['games'] == 1
     assert 0 <= metrics['results']['legal_top1_rate'] <= 1
-    assert os.path.exists(tmp_path / 'loss_by_stage.png')
+    assert os.path.getsize(tmp_path / 'learning.png') > 10000
     from bert4keras_blog.xiangqi.lm import load_move_model
     load_move_model(str(tmp_path / 'model'))
+
+
+@pytest.mark.slow
+def test_post7_gpu_recipe_trains_in_mixed_bfloat16_and_plays_in_float32(tmp_path):
+    from bert4keras_blog.backend import keras
+    from bert4keras_blog.errors import BlogError
+    example = load('post7_gpt_xiangqi')
+    with pytest.raises(BlogError, match='--gpu: TensorFlow sees no GPU'):
+        example.parse_args(['--gpu'])  # this machine has none
+    metrics = example.main(['--steps', '8', '--batch-size', '8', '--maxlen', '128',
+                            '--precision', 'mixed_bfloat16', '--random-games', '1',
+                            '--engine-games', '0', '--max-plies', '20', '--probe-positions', '4',
+                            '--curve-games', '0', '--run-dir', str(tmp_path)])
+    assert metrics['precision'] == 'mixed_bfloat16'
+    assert all(np.isfinite(h['valid_loss']) for h in metrics['history'])
+    assert keras.mixed_precision.global_policy().name == 'float32'  # restored
+    from bert4keras_blog.xiangqi.lm import load_move_model
+    transformer, _ = load_move_model(str(tmp_path / 'model'))
+    assert transformer.model.outputs[0].dtype == 'float32'

@@ -342,10 +342,11 @@ def test_post4_real_flags_report_rejected_lines(releases, tmp_path):
     data = ape_folder(tmp_path / 'ape', train=32, extra_train_lines=[CUT_LINE])
     run = tmp_path / 'run'
     metrics = load('post4_teaforn').main([
-        '--pretrained', releases['bert'], '--data', data, '--epochs', '1', '--n', '2',
-        '--topk', '1', '--maxlen', '40', '--run-dir', str(run)])
+        '--pretrained', releases['bert'], '--data', data, '--arms', '1', '2', '--seeds', '2',
+        '--max-steps', '20', '--eval-every', '10', '--batch-size', '8', '--topk', '1',
+        '--maxlen', '40', '--run-dir', str(run)])
     assert 'line 33: malformed: the line is cut' in (run / 'train.rejected.txt').read_text()
-    assert [r['n'] for r in metrics['runs']] == [1, 2]
+    assert [r['n'] for r in metrics['runs']] == [1, 1, 2, 2] and metrics['task'] == 'math'
     assert run_record(run)['run']['settings']['lr'] == 2e-5
 
 

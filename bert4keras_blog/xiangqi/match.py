@@ -58,11 +58,11 @@ def play_match(player, opponent, games, max_plies=300, desc=None, keep_games=Fal
 
     Returns:
         dict: win, draw, loss (from ``player``'s side), reasons (a count per
-        way the games ended), plies (mean length) and, with ``keep_games``,
-        the games as Game tuples.
+        way the games ended), plies (mean length), scores (per game: 1 won,
+        0.5 drawn, 0 lost) and, with ``keep_games``, the games as Game tuples.
     """
     tally = {'win': 0, 'draw': 0, 'loss': 0}
-    reasons, lengths, kept = {}, [], []
+    reasons, lengths, kept, scores = {}, [], [], []
     bar = tqdm(range(games), desc=desc, unit='game', leave=False, disable=desc is None)
     for i in bar:
         red_is_player = i % 2 == 0
@@ -70,16 +70,20 @@ def play_match(player, opponent, games, max_plies=300, desc=None, keep_games=Fal
         game, reason = play_game(red, black, max_plies=max_plies)
         if game.result == '1/2-1/2':
             tally['draw'] += 1
+            scores.append(0.5)
         elif (game.result == '1-0') == red_is_player:
             tally['win'] += 1
+            scores.append(1.0)
         else:
             tally['loss'] += 1
+            scores.append(0.0)
         reasons[reason] = reasons.get(reason, 0) + 1
         lengths.append(len(game.moves))
         if keep_games:
             kept.append(game)
         bar.set_postfix(tally)
-    result = dict(tally, games=games, reasons=reasons, plies=float(np.mean(lengths)))
+    result = dict(tally, games=games, reasons=reasons, plies=float(np.mean(lengths)),
+                  scores=scores)
     if keep_games:
         result['games_played'] = kept
     return result
