@@ -9,6 +9,9 @@ Public API:
     difference(a, b, paired=False, level=0.95) -> Estimate of mean(a) - mean(b):
         per-seed differences when ``paired`` (same seeds in both arms), else
         Welch's interval (unequal variances).
+    proportion(successes, n, level=0.95) -> Estimate: a share of ``n``
+        independent trials (held-out problems, games) with Wilson's interval,
+        for a single run's accuracy.
     distinguishable(estimate) -> bool: the interval excludes 0.
     describe(estimate, digits=4) -> str: ``0.1234 [0.1000, 0.1468] (n=5)``.
     compare(claim, a, b, values_a, values_b, paired=True) -> dict: one row of
@@ -34,8 +37,8 @@ from scipy import stats
 
 from bert4keras_blog.errors import SettingError
 
-__all__ = ['Estimate', 'interval', 'difference', 'distinguishable', 'describe', 'compare',
-           'table']
+__all__ = ['Estimate', 'interval', 'difference', 'proportion', 'distinguishable', 'describe',
+           'compare', 'table']
 
 Estimate = collections.namedtuple('Estimate', 'mean low high n')
 BOOTSTRAP_SAMPLES = 10000
@@ -85,6 +88,20 @@ def difference(a, b, paired=False, level=0.95):
     mean = float(a.mean() - b.mean())
     half = stats.t.ppf(0.5 + level / 2, df) * np.sqrt(va + vb)
     return Estimate(mean, mean - half, mean + half, min(len(a), len(b)))
+
+
+def proportion(successes, n, level=0.95):
+    """``successes`` of ``n`` trials: the share with Wilson's score interval
+    (sensible near 0 and 1, where the t interval of 0/1 values is not)."""
+    level = _level(level)
+    if not (isinstance(n, (int, np.integer)) and n >= 1 and 0 <= successes <= n):
+        raise SettingError('proportion needs 0 <= successes <= n and n >= 1, got %r of %r'
+                           % (successes, n))
+    z = stats.norm.ppf(0.5 + level / 2)
+    share = successes / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return Estimate(share, float(centre - half), float(centre + half), int(n))
 
 
 def distinguishable(estimate):

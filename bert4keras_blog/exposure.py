@@ -106,6 +106,7 @@ class MathTask(object):
     def __init__(self, train, valid, test, codec, vocab_size):
         self.train, self.codec, self.end_id = train, codec, codec.end_id
         self.valid, self.test = self._pairs(valid), self._pairs(test)
+        # Room beyond the longest known target, so a decoder that overruns shows as wrong.
         self.max_target = max(len(t) for _, t in self.valid + self.test) + 8
         self._mask = codec.allowed_mask(vocab_size)
 

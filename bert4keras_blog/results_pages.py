@@ -2,10 +2,11 @@
 copied to ``docs/results/<example>.json`` and rendered into the pages.
 
 A page holds a block between ``<!-- results: <example> -->`` and
-``<!-- /results -->``, and may hold the run's claims table between
-``<!-- claims: <example> -->`` and ``<!-- /claims -->`` (each comparison over
-seeds with its 95% interval, from ``metrics['claims']``); the README's post
-table sits between ``<!-- posts -->`` and ``<!-- /posts -->``. Both are written from the committed
+``<!-- /results -->``; it may also hold the run's headline with its interval
+(``<!-- headline: <example> -->`` ... ``<!-- /headline -->``) and its claims
+table (``<!-- claims: <example> -->`` ... ``<!-- /claims -->``: each
+comparison over seeds with its 95% interval, from ``metrics['claims']``). The
+README's post table sits between ``<!-- posts -->`` and ``<!-- /posts -->``. Both are written from the committed
 results files, and ``check_pages`` (run by the tests) reports any block that
 differs from what its file renders, so a page cannot quote a number its run
 did not produce.
@@ -14,6 +15,7 @@ Public API:
     POSTS: (number, example, docs page, what the post shows) for the eight posts.
     render_results(metrics) -> str: the markdown of one results block.
     render_claims(metrics) -> str: the markdown of one claims block.
+    render_headline(metrics) -> str: the headline number and its interval.
     render_posts(results) -> str: the README's table of posts.
     collect(runs_dir, results_dir) -> list of examples copied.
     update_pages(root) -> list of files rewritten.
@@ -26,7 +28,8 @@ import os
 import re
 import shutil
 
-__all__ = ['POSTS', 'render_results', 'render_claims', 'render_posts', 'collect',
+__all__ = ['POSTS', 'render_results', 'render_claims', 'render_headline', 'render_posts',
+           'collect',
            'update_pages', 'check_pages', 'main']
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,7 +52,7 @@ POSTS = [
      '∂h_T/∂h_t of SimpleRNN, LSTM and GRU'),
 ]
 
-BLOCK = re.compile(r'<!-- (results|claims): (\w+) -->\n(.*?)<!-- /\1 -->', re.S)
+BLOCK = re.compile(r'<!-- (results|claims|headline): (\w+) -->\n(.*?)<!-- /\1 -->', re.S)
 POSTS_BLOCK = re.compile(r'<!-- posts -->\n(.*?)<!-- /posts -->', re.S)
 # Files and provenance are not numbers; claims and the headline's interval
 # have their own renderings.
@@ -147,6 +150,15 @@ def render_claims(metrics):
     return '\n'.join(lines) + '\n'
 
 
+def render_headline(metrics):
+    """One line: the embedded default's headline, with its 95% interval."""
+    name, value = _headline(metrics)
+    if not name:
+        return 'This run names no headline.\n'
+    note = ' (95% interval)' if metrics.get('interval') else ' (one run, no interval)'
+    return '**Headline of the embedded default:** `%s` = %s%s.\n' % (name, value, note)
+
+
 def _headline(metrics):
     name = metrics.get('headline')
     if not name:
@@ -191,8 +203,10 @@ def _rendered(text, results):
     def block(match):
         kind, example = match.group(1), match.group(2)
         metrics = results.get(example)
-        body = (render_results if kind == 'results' else render_claims)(metrics) if metrics \
-            else 'No results file yet: run the example and `make docs`.\n'
+        render = {'results': render_results, 'claims': render_claims,
+                  'headline': render_headline}[kind]
+        body = render(metrics) if metrics else \
+            'No results file yet: run the example and `make docs`.\n'
         return '<!-- %s: %s -->\n%s<!-- /%s -->' % (kind, example, body, kind)
     text = BLOCK.sub(block, text)
     return POSTS_BLOCK.sub(lambda m: '<!-- posts -->\n%s<!-- /posts -->'

@@ -29,7 +29,7 @@ import bert4keras_blog  # noqa: F401
 from bert4keras.optimizers import Adam
 from bert4keras.snippets import DataGenerator, sequence_padding
 from bert4keras.tokenizers import Tokenizer
-from bert4keras_blog.backend import keras
+from bert4keras_blog.claims import proportion
 from bert4keras_blog.checkpoints import build_model, save_checkpoint, tiny, variable_shapes
 from bert4keras_blog.corpora import peoples_daily, reviews
 from bert4keras_blog.pretrained import (
@@ -184,8 +184,8 @@ def finetune(args, checkpoints):
         seconds = time.time() - start
         x, y = next(iter(ReviewBatches(test, tokenizer, args.maxlen, len(test))))
         accuracy = float(model.evaluate(list(x), y, verbose=0)[1])
-        rows.append({'model': name, 'accuracy': accuracy, 'train_seconds': round(seconds, 1),
-                     'parameters': int(model.count_params())})
+        rows.append({'model': name, 'accuracy': accuracy, 'test_examples': len(test),
+                     'train_seconds': round(seconds, 1), 'parameters': int(model.count_params())})
         print('%-22s accuracy %.3f, %d parameters, %.0f s' % (name, accuracy,
                                                                model.count_params(), seconds))
     return rows
@@ -244,10 +244,14 @@ def main(argv=None):
             flagged = ''.join(r['shown'] for r in rows if r['score'] > 0.5)
             print('%s\n  shown: %s\n  flagged (p > 0.5): %s' % (text, shown, flagged or '-'))
             demo.append({'text': text, 'tokens': rows})
-    by_name = {row['model']: row['accuracy'] for row in accuracy}
+    by_name = {row['model']: row for row in accuracy}
     headline = 'electra_accuracy' if 'ELECTRA discriminator' in by_name else 'best_accuracy'
-    metrics = {'headline': headline,
-               headline: by_name.get('ELECTRA discriminator', max(by_name.values(), default=None)),
+    best = by_name.get('ELECTRA discriminator', max(accuracy, key=lambda r: r['accuracy'],
+                                                    default=None))
+    metrics = {'headline': headline, headline: best and best['accuracy'],
+               # One run: Wilson's interval over the test reviews, not over seeds.
+               'interval': best and list(proportion(round(best['accuracy'] * best['test_examples']),
+                                                    best['test_examples'])[1:3]),
                'cost': costs, 'pretraining': pretraining, 'finetuning': accuracy,
                'replaced_token_detection': demo, 'skipped': skipped,
                'seconds': round(time.time() - start, 1)}

@@ -22,6 +22,7 @@ from bert4keras.layers import Loss
 from bert4keras.optimizers import Adam
 from bert4keras.tokenizers import Tokenizer
 from bert4keras_blog.backend import K, keras
+from bert4keras_blog.claims import proportion
 from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.datafiles import accept
 from bert4keras_blog.mathword import heldout_split, load_ape210k, write_jsonl
@@ -133,6 +134,8 @@ def main(argv=None):
     metrics = {
         'headline': 'heldout_accuracy', 'heldout_accuracy': beam['accuracy'],
         'heldout_accuracy_greedy': greedy['accuracy'],
+        # One run: the interval is Wilson's over the held-out problems, not over seeds.
+        'interval': list(proportion(round(beam['accuracy'] * len(test)), len(test))[1:3]),
         'valid_expressions': beam['valid_expressions'], 'test_problems': len(test),
         'best_valid_accuracy': keep_best.best['accuracy'], 'epochs': keep_best.history,
         'beam_size': args.topk, 'seconds': round(time.time() - start, 1),

@@ -286,7 +286,11 @@ def main(argv=None):
     print('model saved in %s; play it: bert4keras-blog xiangqi play --checkpoint %s'
           % (os.path.dirname(paths['checkpoint']), os.path.dirname(paths['checkpoint'])))
     win_rate = results['random']['win'] / max(results['random']['games'], 1)
-    metrics = {'headline': 'win_rate_vs_random', 'win_rate_vs_random': win_rate,
+    scores = results['random']['scores']  # per game: win 1, draw 1/2, loss 0
+    score = interval(scores) if len(scores) > 1 else None
+    metrics = {'headline': 'score_vs_random', 'score_vs_random': float(np.mean(scores)),
+               'interval': [score.low, score.high] if score else None,
+               'win_rate_vs_random': win_rate,
                'legal_top1_rate': results['legal_top1_rate'], 'curve': curve,
                'precision': args.precision,
                'results': results, 'history': history, 'skipped_games': skipped,

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from bert4keras_blog.claims import (
-    compare, describe, difference, distinguishable, interval, table)
+    compare, describe, difference, distinguishable, interval, proportion, table)
 from bert4keras_blog.errors import SettingError
 
 
@@ -76,3 +76,13 @@ def test_compare_row_holds_each_arm_and_the_paired_difference():
     text = table([row, unclear]).splitlines()
     assert len(text) == 3 and text[1].startswith('accuracy') and text[1].endswith('yes')
     assert text[2].endswith('no') and '0.095 [0.08581, 0.1042]' in text[1]
+
+
+def test_proportion_is_wilsons_interval_as_scipy_computes_it():
+    for successes, n in ((388, 400), (0, 20), (20, 20), (7, 13)):
+        ours = proportion(successes, n)
+        ref = stats.binomtest(successes, n).proportion_ci(0.95, method='wilson')
+        np.testing.assert_allclose([ours.low, ours.high], [ref.low, ref.high], atol=1e-12)
+        assert ours.mean == successes / n and ours.n == n
+    with pytest.raises(SettingError, match='0 <= successes <= n'):
+        proportion(5, 4)

@@ -95,25 +95,27 @@ def test_results_render_scalars_records_and_named_records():
     assert '| name | knn |\n|---|---|\n| SimSiam | 0.9 |' in text
 
 
-def test_each_post_with_claims_opens_with_them():
-    """Where a run compares arms over seeds, its page shows the claims table
-    (with intervals) before the detailed results, and the README's table
-    quotes the headline with its interval."""
+def test_each_post_page_opens_with_its_number_and_interval():
+    """Every post page shows, before the detailed results, the headline of
+    its run (with the interval where the run has one) and, where the run
+    compares arms over seeds, the claims table; the README's table quotes
+    each interval."""
     readme = read(README)
-    with_claims = 0
+    with_claims = with_interval = 0
     for number, example, page, _ in POSTS:
         metrics = json.loads(read(os.path.join(ROOT, 'docs', 'results', example + '.json')))
-        if not metrics.get('claims'):
-            continue
-        with_claims += 1
         text = read(os.path.join(ROOT, 'docs', page))
-        block = text.index('<!-- claims: %s -->' % example)
-        assert block < text.index('## Results of the embedded default'), page
+        results = text.index('## Results of the embedded default')
+        assert text.index('<!-- headline: %s -->' % example) < results, page
+        if metrics.get('claims'):
+            with_claims += 1
+            assert text.index('<!-- claims: %s -->' % example) < results, page
         if metrics.get('interval'):
+            with_interval += 1
             low, high = metrics['interval']
             row = next(line for line in readme.splitlines() if line.startswith('| %d |' % number))
             assert '[%.4g, %.4g]' % (low, high) in row, row
-    assert with_claims >= 4  # posts 2, 4, 5 and 8 at least
+    assert with_claims >= 4 and with_interval >= 6  # seeds: 2, 4, 5, 8; single runs: 1, 3, 7
 
 
 def test_claims_render_both_arms_and_the_difference():
@@ -125,3 +127,6 @@ def test_claims_render_both_arms_and_the_difference():
     assert line.startswith('| kNN accuracy | SimSiam | no stop-gradient | 0.8967 [')
     assert line.endswith('| 3 | yes |') and '| 0.32 [' in line
     assert 'no claims table' in results_pages.render_claims({})
+    headline = results_pages.render_headline({'headline': 'acc', 'acc': 0.5,
+                                              'interval': [0.4, 0.6]})
+    assert headline == '**Headline of the embedded default:** `acc` = 0.5 [0.4, 0.6] (95% interval).\n'
