@@ -24,6 +24,8 @@ def test_post3_learns_to_solve_and_the_cli_uses_the_run(tmp_path, capsys):
                             '--topk', '2', '--run-dir', str(tmp_path)])
     # Measured 0.78 after 2 epochs and 1.0 after 6 with these settings.
     assert metrics['heldout_accuracy'] >= 0.8, metrics
+    low, high = metrics['interval']  # Wilson's, over the 400 held-out problems
+    assert low < metrics['heldout_accuracy'] <= high and high - low < 0.15
     assert metrics['epochs'][-1]['loss'] < metrics['epochs'][0]['loss']
     with open(tmp_path / 'metrics.json') as f:
         assert json.load(f)['headline'] == 'heldout_accuracy'
@@ -157,6 +159,8 @@ def test_post1_measures_costs_pretrains_and_fine_tunes(tmp_path):
         'BERT', 'ALBERT', 'ALBERT-unshared', 'ELECTRA discriminator'}
     assert all(0.3 < r['accuracy'] <= 1 for r in metrics['finetuning'])
     assert metrics['pretraining']['electra']['rtd_accuracy'] > 0.5
+    low, high = metrics['interval']  # Wilson's, over the 1,000 test reviews
+    assert low < metrics['electra_accuracy'] <= high and high - low < 0.07
     assert len(metrics['replaced_token_detection']) == 2
     assert os.path.getsize(tmp_path / 'cost.png') > 10000
 
