@@ -34,7 +34,7 @@ EXAMPLE = 'post2_learning_rate'
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='Implicit gradient regularisation (post 2).')
     parser.add_argument('--rates', type=float, nargs='+', default=None,
-                        help='gradient-descent step sizes h (default 0.05 0.2 1; --full: 0.02 0.2 1)')
+                        help='step sizes h (default 0.05 0.2 1; --full: 0.02 0.2 1)')
     parser.add_argument('--target-loss', type=float, default=0.05,
                         help='train every run down to this training loss')
     parser.add_argument('--max-steps', type=int, default=30000)

@@ -129,4 +129,5 @@ def test_claims_render_both_arms_and_the_difference():
     assert 'no claims table' in results_pages.render_claims({})
     headline = results_pages.render_headline({'headline': 'acc', 'acc': 0.5,
                                               'interval': [0.4, 0.6]})
-    assert headline == '**Headline of the embedded default:** `acc` = 0.5 [0.4, 0.6] (95% interval).\n'
+    assert headline == ('**Headline of the embedded default:** `acc` = 0.5 [0.4, 0.6] '
+                        '(95% interval).\n')
