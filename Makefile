@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 
-.PHONY: venv engine demo docs test test-fast clean-tiny
+.PHONY: venv engine browser demo docs screenshots test test-fast clean-tiny
 
 $(STAMP): setup.py requirements/stack.txt requirements/peer.txt requirements/bert4keras.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ engine:
 	else echo "note: Fairy-Stockfish is missing; post 7's engine games need it:" \
 		"sudo apt-get install fairy-stockfish (or set FAIRY_STOCKFISH=/path/to/binary)"; fi; }
 
+# The web page's browser tests drive Debian's Chromium (and a CJK font for the
+# piece names). Installed when missing and we may use apt; otherwise say how.
+BROWSER_OK = command -v chromium >/dev/null && command -v chromedriver >/dev/null
+browser:
+	@$(BROWSER_OK) || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver fonts-wqy-zenhei; \
+	else echo "note: chromium is missing; the web page's browser tests are skipped:" \
+		"sudo apt-get install chromium chromium-driver fonts-wqy-zenhei"; fi; }
+
 demo: venv engine
 	$(PY) -m bert4keras_blog.demo
 
@@ -34,7 +44,11 @@ demo: venv engine
 docs: venv
 	$(PY) -m bert4keras_blog.results_pages --runs runs
 
-test: venv engine
+# After `make demo`: the web page over runs/, screenshots into docs/web/.
+screenshots: venv browser
+	$(PY) tests/web_tour.py --runs runs --out docs/web
+
+test: venv engine browser
 	$(PY) -m pytest
 
 test-fast: venv

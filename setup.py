@@ -15,7 +15,8 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['bert4keras_blog', 'bert4keras_blog.*']),
-    package_data={'bert4keras_blog.xiangqi': ['data/*.txt.gz']},
+    package_data={'bert4keras_blog.xiangqi': ['data/*.txt.gz'],
+                  'bert4keras_blog.web': ['static/*.html', 'static/*.js', 'static/*.css']},
     python_requires='>=3.9',
     install_requires=[
         'tf-keras>=2.16',  # brings the matching tensorflow; never keras 2.3

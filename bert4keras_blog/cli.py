@@ -21,6 +21,10 @@ Subcommands:
                                  and data its metrics.json records
     run SCRIPT [ARGS...]         run a bert4keras script written for Keras 2.3 as it
                                  is (graph mode when it uses TF1-graph idioms)
+    serve [--runs runs/] [--host 127.0.0.1] [--port 8000] [--warm-up]
+                                 a local web page over the run folders: play
+                                 xiangqi, solve word problems, generate titles,
+                                 see each example's results
     convert hf2tf SRC_DIR OUT_DIR --kind KIND
                                  a Hugging Face model folder -> a Google-format
                                  checkpoint, config and vocabulary
@@ -199,6 +203,15 @@ def cmd_convert(args):
     return 0
 
 
+def cmd_serve(args):
+    from bert4keras_blog.web import serve  # the web page's modules load only when served
+    if not os.path.isdir(args.runs):
+        raise BlogError('--runs %s: no such folder (the examples write their runs into runs/)'
+                        % args.runs)
+    serve(args.runs, args.host, args.port, warm_up=args.warm_up)
+    return 0
+
+
 def cmd_run(args):
     """Runs a user's script as ``python SCRIPT ARGS`` would, on our backend."""
     script = os.path.abspath(args.script)
@@ -279,6 +292,16 @@ def build_parser():
                       help='folder the post-3 example trained into (default %(default)s)')
     math.add_argument('--topk', type=positive_int, default=3, help='beam size')
     math.set_defaults(handler=cmd_math)
+
+    serve = sub.add_parser('serve', help='a local web page for the trained models')
+    serve.add_argument('--runs', default='runs', help='the examples\' run folders '
+                                                      '(default %(default)s)')
+    serve.add_argument('--host', default='127.0.0.1',
+                       help='address to listen on (default %(default)s: this machine only)')
+    serve.add_argument('--port', type=int, default=8000, help='default %(default)s')
+    serve.add_argument('--warm-up', action='store_true',
+                       help='load the trained models before serving, not on first use')
+    serve.set_defaults(handler=cmd_serve)
 
     run = sub.add_parser('run', help='run a bert4keras script unchanged (Keras 2.3 idioms)')
     run.add_argument('script', help='a Python script written for bert4keras')

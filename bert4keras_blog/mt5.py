@@ -13,6 +13,9 @@ Public API:
     load_mt5(checkpoint, spm, config=None, size='small', keep_tokens=None,
              **kwargs) -> (t5, tokenizer)
     CONFIGS: bert4keras configs of Google's mT5 v1.1 small and base
+    load_title_generator(folder, topk=3) -> TitleGenerator: the model the
+        post-6 example fine-tuned into ``folder``; ``.titles(text)`` ->
+        [(title, log-probability)], the beam search's answer first
     chinese_rouge_bleu(predictions, references) -> dict (per-character
         Rouge-1/2/L F1 from rouge-score, BLEU from sacrebleu's 'zh' tokenizer)
 """
@@ -30,9 +33,11 @@ import sentencepiece as spm
 from bert4keras_blog.errors import BlogError
 from bert4keras.models import build_transformer_model
 from bert4keras.tokenizers import SpTokenizer
-from bert4keras_blog.checkpoints import read_config
+from bert4keras_blog.checkpoints import read_config, tiny
+from bert4keras_blog.decoding import T5Decoder
 
-__all__ = ['trim_vocabulary', 'load_mt5', 'CONFIGS', 'chinese_rouge_bleu']
+__all__ = ['trim_vocabulary', 'load_mt5', 'CONFIGS', 'chinese_rouge_bleu',
+           'TitleGenerator', 'load_title_generator']
 
 _COMMON = {'vocab_size': 250112, 'relative_attention_num_buckets': 32,
            'attention_head_size': 64, 'hidden_act': ['gelu_tanh', 'linear'],
@@ -185,3 +190,56 @@ def chinese_rouge_bleu(predictions, references):
     result['bleu'] = sacrebleu.corpus_bleu(list(predictions), [list(references)],
                                            tokenize='zh').score / 100
     return result
+
+
+class TitleGenerator(object):
+    """Titles for new texts from a fine-tuned mT5 (beam search, cached).
+
+    Args:
+        t5: the bert4keras T5 object, weights loaded.
+        tokenizer: its ``SpTokenizer``.
+        max_source, max_target: int. Token limits the model was trained with.
+        topk: int. Beam size.
+    """
+
+    def __init__(self, t5, tokenizer, max_source, max_target, topk=3):
+        self.tokenizer, self.max_source, self.topk = tokenizer, max_source, topk
+        self.decoder = T5Decoder(t5, end_id=tokenizer._token_end_id, maxlen=max_target)
+
+    def titles(self, text):
+        """[(title, log-probability)]: the beam search's answer, then the
+        beams that ended before it."""
+        ids = self.tokenizer.encode(text, maxlen=self.max_source)[0]
+        found = self.decoder.batch_beam_search([[np.array(ids)]], self.topk, candidates=True)[0]
+        return [(self.tokenizer.decode([int(i) for i in output[1:]]), score)
+                for output, score in found]
+
+
+def load_title_generator(folder, topk=3):
+    """Rebuilds the model ``examples/post6_mt5_title_generation.py`` trained
+    into ``folder`` from its run record (the release's config, or the tiny
+    one), trimmed vocabulary and best weights.
+
+    Raises:
+        BlogError: a file of the run is missing (train first).
+    """
+    names = ('metrics.json', 'sentencepiece.trimmed.model', 'keep_tokens.json',
+             'best.weights.h5')
+    missing = [n for n in names if not os.path.isfile(os.path.join(folder, n))]
+    if missing:
+        raise BlogError('%s has no %s: train a title model first with '
+                        'python examples/post6_mt5_title_generation.py'
+                        % (folder, ' or '.join(missing)))
+    with open(os.path.join(folder, 'metrics.json'), encoding='utf-8') as f:
+        run = json.load(f).get('run') or {}
+    settings, releases = run.get('settings', {}), run.get('inputs', {}).get('releases', [])
+    if not settings:
+        raise BlogError('%s/metrics.json has no run record; train again with '
+                        'python examples/post6_mt5_title_generation.py' % folder)
+    config = releases[0]['config']['path'] if releases else tiny('mt5.1.1')['config']
+    with open(os.path.join(folder, 'keep_tokens.json')) as f:
+        keep_tokens = json.load(f)
+    t5, tokenizer = load_mt5(None, os.path.join(folder, 'sentencepiece.trimmed.model'),
+                             config=config, keep_tokens=keep_tokens)
+    t5.model.load_weights(os.path.join(folder, 'best.weights.h5'))
+    return TitleGenerator(t5, tokenizer, settings['max_source'], settings['max_target'], topk)

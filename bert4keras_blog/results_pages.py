@@ -29,8 +29,7 @@ import re
 import shutil
 
 __all__ = ['POSTS', 'render_results', 'render_claims', 'render_headline', 'render_posts',
-           'collect',
-           'update_pages', 'check_pages', 'main']
+           'headline', 'scalar_rows', 'collect', 'update_pages', 'check_pages', 'main']
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -95,19 +94,30 @@ def _table(rows):
     return '\n'.join(lines)
 
 
-def render_results(metrics):
-    """Scalars as a two-column table (those inside a dict as ``key sub``),
-    each list of records as its own table, the records inside a dict (name ->
-    record) as a table with a ``name`` column, and the run's command last."""
-    scalars, tables = [], []
+def scalar_rows(metrics):
+    """(name, text) of every scalar of a run, those inside a dict as
+    ``key sub``; provenance, claims and the headline are left out."""
+    rows = []
     for key, value in metrics.items():
         if key in _SKIPPED:
             continue
         if _value(value) is not None:
-            scalars.append((key, _value(value)))
+            rows.append((key, _value(value)))
         elif isinstance(value, dict):
-            scalars += [('%s %s' % (key, sub), _value(v)) for sub, v in value.items()
-                        if _value(v) is not None]
+            rows += [('%s %s' % (key, sub), _value(v)) for sub, v in value.items()
+                     if _value(v) is not None]
+    return rows
+
+
+def render_results(metrics):
+    """Scalars as a two-column table (those inside a dict as ``key sub``),
+    each list of records as its own table, the records inside a dict (name ->
+    record) as a table with a ``name`` column, and the run's command last."""
+    scalars, tables = scalar_rows(metrics), []
+    for key, value in metrics.items():
+        if key in _SKIPPED:
+            continue
+        if isinstance(value, dict):
             named = [dict({'name': sub}, **v) for sub, v in value.items() if isinstance(v, dict)]
             if named:
                 tables.append((key, named))
@@ -152,14 +162,14 @@ def render_claims(metrics):
 
 def render_headline(metrics):
     """One line: the embedded default's headline, with its 95% interval."""
-    name, value = _headline(metrics)
+    name, value = headline(metrics)
     if not name:
         return 'This run names no headline.\n'
     note = ' (95% interval)' if metrics.get('interval') else ' (one run, no interval)'
     return '**Headline of the embedded default:** `%s` = %s%s.\n' % (name, value, note)
 
 
-def _headline(metrics):
+def headline(metrics):
     name = metrics.get('headline')
     if not name:
         return '', ''
@@ -175,7 +185,7 @@ def render_posts(results):
              '|---|---|---|---|---|']
     for number, example, page, claim in POSTS:
         metrics = results.get(example)
-        name, value = _headline(metrics) if metrics else ('not run yet', '')
+        name, value = headline(metrics) if metrics else ('not run yet', '')
         lines.append('| %d | %s | [`%s.py`](examples/%s.py) | [%s](docs/%s) | %s %s |'
                      % (number, claim, example, example, page[:-3], page, name,
                         value and '= ' + value))

@@ -92,6 +92,32 @@ def test_cached_step_logits_equal_full_forward(shape, Cached, request):
         logits, state = decoder.cache.advance(state, [0], [token])
 
 
+def test_beam_candidates_are_the_finished_beams_with_their_probabilities(unilm):
+    """Candidates start with the beam search's answer; every score is the
+    summed log-probability the whole (uncached) model gives that sequence."""
+    model, inputs = unilm
+    reference = ReferenceUniLM(model, start_id=None, end_id=-1, maxlen=12)
+    seen = np.concatenate([reference.beam_search(x, topk=4) for x in inputs])
+    for end_id in np.unique(seen):  # an end token with which some beams end early
+        decoder = UniLMDecoder(model, end_id=int(end_id), maxlen=12)
+        found = decoder.batch_beam_search(inputs, topk=4, candidates=True)
+        if any(len(c) > 1 for c in found):
+            break
+    assert any(len(c) > 1 for c in found), 'some beams should end before the best one'
+    best = decoder.batch_beam_search(inputs, topk=4)
+    for source, answer, candidates in zip(inputs, best, found):
+        np.testing.assert_array_equal(candidates[0][0], answer)
+        assert [s for _, s in candidates[1:]] == sorted((s for _, s in candidates[1:]),
+                                                        reverse=True)
+        for ids, score in candidates:
+            tokens = np.concatenate([source[0], ids])
+            segments = np.concatenate([source[1], np.ones(len(ids), int)])
+            probas = model.predict([tokens[None], segments[None]], verbose=0)[0]
+            at = np.arange(len(source[0]) - 1, len(tokens) - 1)
+            expected = np.log(probas[at, ids] + 1e-12).sum()
+            assert abs(score - expected) < 1e-3 * max(1, abs(expected)), (score, expected)
+
+
 def test_constraint_restricts_every_step(unilm):
     model, inputs = unilm
     allowed = np.array([700, 701, 702, 703, 3])

@@ -1,27 +1,16 @@
 """Each example's main() on small settings: it trains and its metric is real."""
-import importlib.util
 import json
 import os
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load(name):
-    path = os.path.join(ROOT, 'examples', name + '.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_example as load
 
 
 @pytest.mark.slow
-def test_post3_learns_to_solve_and_the_cli_uses_the_run(tmp_path, capsys):
-    example = load('post3_math_word_problems')
-    metrics = example.main(['--train-size', '2000', '--epochs', '3', '--number-slots',
-                            '--topk', '2', '--run-dir', str(tmp_path)])
+def test_post3_learns_to_solve_and_the_cli_uses_the_run(trained_run, capsys):
+    tmp_path, metrics = trained_run('post3_math_word_problems')
     # Measured 0.78 after 2 epochs and 1.0 after 6 with these settings.
     assert metrics['heldout_accuracy'] >= 0.8, metrics
     low, high = metrics['interval']  # Wilson's, over the 400 held-out problems
@@ -135,9 +124,8 @@ def test_post2_larger_steps_reach_equal_loss_with_smaller_gradients(tmp_path):
 
 
 @pytest.mark.slow
-def test_post6_trims_then_fine_tunes_mt5(tmp_path):
-    example = load('post6_mt5_title_generation')
-    metrics = example.main(['--examples', '1000', '--epochs', '3', '--run-dir', str(tmp_path)])
+def test_post6_trims_then_fine_tunes_mt5(trained_run):
+    tmp_path, metrics = trained_run('post6_mt5_title_generation')
     losses = [h['loss'] for h in metrics['epochs']]
     assert losses[-1] < losses[0] - 0.5, losses
     assert metrics['rouge-1'] > 0.1  # nouns copied from the sentence, character overlap
@@ -166,12 +154,8 @@ def test_post1_measures_costs_pretrains_and_fine_tunes(tmp_path):
 
 
 @pytest.mark.slow
-def test_post7_trains_plays_legal_games_and_the_cli_loads_it(tmp_path):
-    example = load('post7_gpt_xiangqi')
-    metrics = example.main(['--steps', '40', '--batch-size', '16', '--maxlen', '256',
-                            '--random-games', '2', '--engine-games', '1', '--max-plies', '40',
-                            '--probe-positions', '6', '--curve-games', '2',
-                            '--run-dir', str(tmp_path)])
+def test_post7_trains_plays_legal_games_and_the_cli_loads_it(trained_run):
+    tmp_path, metrics = trained_run('post7_gpt_xiangqi')
     curve = metrics['curve']
     assert [p['step'] for p in curve] == [0, 10, 20, 30, 40]
     for point in curve:

@@ -28,6 +28,7 @@ class _Beams(object):
         self.scores = np.zeros(1)
         self.topk = topk
         self.result = None
+        self.finished = []  # (ids, score) of every beam that ended, for candidates
 
     def advance(self, scores, end_id, minlen, min_ends):
         """One step: ``scores`` (live beams, vocab) of the next token. Keeps
@@ -45,9 +46,12 @@ class _Beams(object):
             best = self.scores.argmax()
             if is_end[best] and end_counts[best] >= min_ends:
                 self.result = self.output_ids[best]
+                self.finished.append((self.result, float(self.scores[best])))
                 return parents[:0], tokens[:0]
             keep = ~is_end | (end_counts < min_ends)
             if not keep.all():  # finished beams leave; the beam narrows
+                self.finished += [(ids, float(score)) for ids, score in
+                                  zip(self.output_ids[~keep], self.scores[~keep])]
                 self.output_ids, self.scores = self.output_ids[keep], self.scores[keep]
                 self.topk = int(keep.sum())
         return parents[keep], tokens[keep]
@@ -89,7 +93,8 @@ class _CachedDecoder(object):
                 scores[row, ~keep] = -np.inf
         return scores
 
-    def batch_beam_search(self, batch, topk, temperature=1, min_ends=1, constraint=None):
+    def batch_beam_search(self, batch, topk, temperature=1, min_ends=1, constraint=None,
+                          candidates=False):
         """Beam search for several inputs at once.
 
         Args:
@@ -98,10 +103,14 @@ class _CachedDecoder(object):
             temperature: float. Divides the logits. Defaults to 1.
             min_ends: int. A beam is finished after this many end tokens.
             constraint: callable or None. See the module docstring.
+            candidates: bool. Also return the beams that finished on the way.
 
         Returns:
             list of 1-D int arrays, the best sequence of each input (with
-            the start token first where the model has one).
+            the start token first where the model has one); with
+            ``candidates``, for each input a list of (ids, log-probability):
+            that best sequence first, then the beams that ended before it,
+            most probable first.
         """
         beams = [_Beams(self.first_output_ids, topk) for _ in batch]
         logits, state = self._start(batch)
@@ -124,7 +133,12 @@ class _CachedDecoder(object):
             logits, state = self.cache.advance(state, rows, tokens)
         for b in beams:
             if b.result is None:
-                b.result = b.output_ids[b.scores.argmax()]
+                best = b.scores.argmax()
+                b.result = b.output_ids[best]
+                b.finished.append((b.result, float(b.scores[best])))
+        if candidates:
+            return [b.finished[-1:] + sorted(b.finished[:-1], key=lambda c: -c[1])
+                    for b in beams]
         return [b.result for b in beams]
 
     def beam_search(self, inputs, topk, temperature=1, min_ends=1, constraint=None):

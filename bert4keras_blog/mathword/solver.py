@@ -14,7 +14,8 @@ Public API:
     Seq2SeqGenerator(records, codec, batch_size): batches for a UniLM, source
         then target in one sequence, segment ids 1 on the target
     MathSolver(model, codec, maxlen=64, topk=1)
-        .solve(texts) -> [(expression, Fraction or None)], .accuracy(records) -> dict
+        .solve(texts) -> [(expression, Fraction or None)], .accuracy(records) -> dict,
+        .candidates(text) -> [(expression, log-probability, Fraction or None)]
     math_vocabulary(dict_path, trim) -> (token_dict, keep_tokens): the
         vocabulary, trimmed as the post does for real checkpoints (keeping
         the specials and the number slots), or whole.
@@ -166,6 +167,14 @@ def token_accuracy(predicted, gold):
     return sum(a == b for a, b in zip(predicted, gold)) / max(len(gold), len(predicted))
 
 
+def _value(expression):
+    """The exact value of a decoded expression, None when it is not valid."""
+    try:
+        return evaluate(expression)
+    except MathExpressionError:
+        return None
+
+
 class MathSolver(object):
     """Decodes expressions with the UniLM and evaluates them safely.
 
@@ -192,12 +201,17 @@ class MathSolver(object):
             outputs = self.decoder.batch_beam_search(batch, self.topk, constraint=self.constraint)
             for ids, (_, _, numbers) in zip(outputs, encoded):
                 expression = self.codec.decode(ids, numbers)
-                try:
-                    value = evaluate(expression)
-                except MathExpressionError:
-                    value = None
-                results.append((expression, value))
+                results.append((expression, _value(expression)))
         return results
+
+    def candidates(self, text):
+        """The beams of one problem: [(expression, log-probability, value or
+        None)], the answer ``solve`` gives first."""
+        ids, segments, numbers = self.codec.encode_problem(text)
+        found = self.decoder.batch_beam_search([[np.array(ids), np.array(segments)]], self.topk,
+                                               constraint=self.constraint, candidates=True)[0]
+        expressions = [(self.codec.decode(ids, numbers), score) for ids, score in found]
+        return [(expression, score, _value(expression)) for expression, score in expressions]
 
     def accuracy(self, records):
         """Share of records whose decoded expression gives the right answer."""

@@ -25,6 +25,7 @@ Public API:
     read_games(path, fen=None, strict=False) -> (games, problems)
     validate_game(moves, fen=None) -> None, raises IllegalMoveError
     write_games(path, games, append=False) -> str
+    format_game(game) -> str: one game's line
     rejected_lines(path, games, problems) -> datafiles.RejectedLines
     RESULTS: '1-0', '0-1', '1/2-1/2' and '*' (unfinished).
 """
@@ -40,7 +41,8 @@ from bert4keras_blog.errors import BlogError, DataFormatError, IllegalMoveError
 from bert4keras_blog.xiangqi.rules import (
     MAX_FEN_CHARS, MAX_PLIES, START_FEN, VARIANT, check_fen, iccs_to_fsf, is_iccs, normalize_iccs)
 
-__all__ = ['Game', 'RESULTS', 'read_games', 'validate_game', 'write_games', 'rejected_lines']
+__all__ = ['Game', 'RESULTS', 'read_games', 'validate_game', 'write_games', 'format_game',
+           'rejected_lines']
 
 RESULTS = ('1-0', '0-1', '1/2-1/2', '*')
 
@@ -184,17 +186,18 @@ def rejected_lines(path, games, problems):
     return report
 
 
+def format_game(game):
+    """One Game as its line of a record file (with the newline)."""
+    prefix = ['[%s]' % game.fen] if game.fen else []
+    return ' '.join(prefix + list(game.moves) + [game.result]) + '\n'
+
+
 def write_games(path, games, append=False):
     """Writes ``games`` (Game tuples or plain move lists) one a line;
     ``append`` adds them to the end of an existing file. A new file is
     written beside its name and moved into place, so an interrupted write
     never leaves an existing file emptied or half-written."""
-    lines = []
-    for game in games:
-        if not isinstance(game, Game):
-            game = Game(list(game), '*')
-        prefix = ['[%s]' % game.fen] if game.fen else []
-        lines.append(' '.join(prefix + list(game.moves) + [game.result]) + '\n')
+    lines = [format_game(g if isinstance(g, Game) else Game(list(g), '*')) for g in games]
     if append:
         with _open(path, 'a') as f:
             f.write(''.join(lines))
