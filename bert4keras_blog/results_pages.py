@@ -16,6 +16,8 @@ Public API:
     render_results(metrics) -> str: the markdown of one results block.
     render_claims(metrics) -> str: the markdown of one claims block.
     render_headline(metrics) -> str: the headline number and its interval.
+    headline(metrics) -> (name, value text with its interval), or ('', '').
+    scalar_rows(metrics) -> [(name, value text)]: the scalars of a run.
     render_posts(results) -> str: the README's table of posts.
     collect(runs_dir, results_dir) -> list of examples copied.
     update_pages(root) -> list of files rewritten.

@@ -135,14 +135,13 @@ def test_post6_trims_then_fine_tunes_mt5(trained_run):
 
 
 @pytest.mark.slow
-def test_post1_measures_costs_pretrains_and_fine_tunes(tmp_path):
+def test_post1_pretrains_and_fine_tunes(tmp_path):
     example = load('post1_albert_electra')
+    # The cost table (part 1) is compare_architectures, timed at length in
+    # tests/test_pretrained.py; here parts 2 and 3 run, and --no-cost is honoured.
     metrics = example.main(['--pretrain-steps', '10', '--finetune-steps', '20', '--no-memory',
-                            '--cost-len', '32', '--run-dir', str(tmp_path)])
-    costs = {r['name']: r for r in metrics['cost']}
-    assert costs['ALBERT']['parameters'] < 0.5 * costs['BERT']['parameters']
-    # Throughput parity is asserted in tests/test_pretrained.py with longer timing.
-    assert all(r['training_tokens_per_s'] > 0 for r in metrics['cost'])
+                            '--no-cost', '--run-dir', str(tmp_path)])
+    assert metrics['cost'] == [] and not os.path.exists(tmp_path / 'cost.png')
     assert {r['model'] for r in metrics['finetuning']} == {
         'BERT', 'ALBERT', 'ALBERT-unshared', 'ELECTRA discriminator'}
     assert all(0.3 < r['accuracy'] <= 1 for r in metrics['finetuning'])
@@ -150,7 +149,6 @@ def test_post1_measures_costs_pretrains_and_fine_tunes(tmp_path):
     low, high = metrics['interval']  # Wilson's, over the 1,000 test reviews
     assert low < metrics['electra_accuracy'] <= high and high - low < 0.07
     assert len(metrics['replaced_token_detection']) == 2
-    assert os.path.getsize(tmp_path / 'cost.png') > 10000
 
 
 @pytest.mark.slow

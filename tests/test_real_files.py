@@ -344,7 +344,7 @@ def test_post4_real_flags_report_rejected_lines(releases, tmp_path):
     metrics = load('post4_teaforn').main([
         '--pretrained', releases['bert'], '--data', data, '--arms', '1', '2', '--seeds', '2',
         '--max-steps', '20', '--eval-every', '10', '--batch-size', '8', '--topk', '1',
-        '--maxlen', '40', '--run-dir', str(run)])
+        '--maxlen', '40', '--valid-size', '16', '--test-size', '16', '--run-dir', str(run)])
     assert 'line 33: malformed: the line is cut' in (run / 'train.rejected.txt').read_text()
     assert [r['n'] for r in metrics['runs']] == [1, 1, 2, 2] and metrics['task'] == 'math'
     assert run_record(run)['run']['settings']['lr'] == 2e-5
@@ -386,7 +386,8 @@ def test_post7_real_flags_learn_from_upper_case_records(releases, tmp_path):
     metrics = load('post7_gpt_xiangqi').main([
         '--pretrained', releases['bert'], '--data', str(path), '--steps', '8',
         '--batch-size', '4', '--maxlen', '64', '--random-games', '1', '--engine-games', '0',
-        '--max-plies', '10', '--run-dir', str(run)])
+        '--max-plies', '10', '--probe-positions', '3', '--curve-games', '0',
+        '--run-dir', str(run)])
     assert metrics['train_games'] == 57  # 60 read, 3 held out
     assert (run / 'games.rejected.txt').read_text() == \
         '%s line 61: game 61: move \'\': the line has no moves\n' % path

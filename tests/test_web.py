@@ -41,6 +41,9 @@ BAD_REQUESTS = [
     ('POST', '/api/math', None, b'{not json', 400, 'not JSON'),
     ('POST', '/api/math', None, b'\xff\xfe', 400, 'not JSON'),
     ('POST', '/api/math', [1, 2], None, 400, 'JSON object'),
+    ('POST', '/api/math', None, b'[' * 60000, 400, 'nested too deeply'),
+    ('DELETE', '/api/status', None, None, 405, 'GET and POST only'),
+    ('PUT', '/api/math', {'text': '1+1'}, None, 405, 'GET and POST only'),
     ('POST', '/api/math', {}, None, 400, '"text" is missing'),
     ('POST', '/api/math', {'text': 12}, None, 400, 'must be a string'),
     ('POST', '/api/math', {'text': '   '}, None, 400, 'is empty'),
@@ -86,7 +89,8 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_goes_on(empty_runs):
 def test_untrained_models_say_which_command_trains_them(empty_runs):
     _, port = empty_runs
     _, status, _ = request(port, 'GET', '/api/status')
-    for name, script in [('chess', 'post7_gpt_xiangqi.py'), ('maths', 'post3_math_word_problems.py'),
+    for name, script in [('chess', 'post7_gpt_xiangqi.py'),
+                         ('maths', 'post3_math_word_problems.py'),
                          ('titles', 'post6_mt5_title_generation.py')]:
         assert not status['models'][name]['ready']
         assert status['models'][name]['train'] == 'python examples/' + script
@@ -270,3 +274,27 @@ def test_load_mixed_good_and_bad_requests_from_concurrent_clients(trained_server
               'p50 %.1f, p90 %.1f, p99 %.1f, max %.1f' % (
                   len(done), sum(item[4] != 200 for item in plan), wall,
                   len(done) / wall, *np.percentile(latencies, [50, 90, 99, 100])))
+
+
+def test_the_serve_command_starts_answers_and_stops_on_ctrl_c(tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    command = [sys.executable, '-m', 'bert4keras_blog.cli', 'serve', '--runs', str(tmp_path),
+               '--port', '0']
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    try:
+        lines = [server.stdout.readline() for _ in range(4)]
+        assert 'not trained yet (python examples/post7_gpt_xiangqi.py)' in lines[0]
+        port = int(re.search(r'http://127\.0\.0\.1:(\d+)/', lines[3]).group(1))
+        assert request(port, 'GET', '/api/status')[0] == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=60)
+    assert server.returncode == 130 and 'interrupted' in err
+    missing = subprocess.run(command[:4] + ['--runs', str(tmp_path / 'nowhere')],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and 'nowhere: no such folder' in missing.stderr

@@ -49,6 +49,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         self._answer('POST')
 
+    def _refuse_method(self):
+        self._send(405, {'error': '%s is not allowed here (GET and POST only)' % self.command})
+
+    # Other methods get a 405 rather than http.server's 501.
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method
+
+    def do_HEAD(self):  # a HEAD answer has no body
+        self.send_response(405)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+
     def _answer(self, method):
         try:
             path = urllib.parse.urlsplit(self.path).path
@@ -76,6 +87,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return json.loads(raw.decode('utf-8'))
         except (UnicodeDecodeError, ValueError) as error:
             raise RequestError(400, 'the body is not JSON: %s' % error) from None
+        except RecursionError:
+            raise RequestError(400, 'the body is not JSON we read: nested too deeply') from None
 
     def _route(self, method, path, body):
         if method == 'GET' and path in PAGES:
