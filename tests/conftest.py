@@ -45,3 +45,16 @@ def trained_run(tmp_path_factory):
         return done[example]
     train.root = root
     return train
+
+
+@pytest.fixture(scope='module')
+def trained_server(trained_run):
+    """The web page's server over the three trained runs it uses."""
+    from web_tour import start_server
+    for example in TRAINING:
+        trained_run(example)
+    server, url = start_server(trained_run.root)
+    server.url = url
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -155,18 +155,7 @@ def test_results_cards_come_from_the_run_folders(tmp_path):
         server.server_close()
 
 
-# ----------------------------------------------------- with trained models
-
-@pytest.fixture(scope='module')
-def trained_server(trained_run):
-    for example in ('post3_math_word_problems', 'post6_mt5_title_generation',
-                    'post7_gpt_xiangqi'):
-        trained_run(example)
-    server, url = start_server(trained_run.root)
-    yield server
-    server.shutdown()
-    server.server_close()
-
+# ------------------------------ with trained models (trained_server: conftest.py)
 
 @pytest.mark.slow
 def test_the_models_answer_as_their_own_apis_do(trained_server, trained_run):

@@ -6,7 +6,7 @@ them where it may use apt; ``make browser`` says how otherwise).
 import pytest
 
 from bert4keras_blog.xiangqi.rules import legal_moves
-from web_tour import MATE_IN_ONE, Tour, chromium_paths, start_browser, start_server
+from web_tour import MATE_IN_ONE, Tour, chromium_paths, start_browser
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     chromium_paths() is None,
@@ -15,18 +15,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 
 
 @pytest.fixture(scope='module')
-def tour(trained_run):
-    for example in ('post3_math_word_problems', 'post6_mt5_title_generation',
-                    'post7_gpt_xiangqi'):
-        trained_run(example)
-    server, url = start_server(trained_run.root)
+def tour(trained_server):
     driver = start_browser()
     try:
-        yield Tour(driver, url)
+        yield Tour(driver, trained_server.url)
     finally:
         driver.quit()
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_game_is_played_by_clicks_to_a_result(tour, tmp_path):
