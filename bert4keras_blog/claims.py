@@ -19,6 +19,8 @@ Public API:
         with its interval, whether it is distinguishable from zero); this is
         what the examples print and save in metrics.json.
     table(rows, digits=4) -> str: those rows as an aligned text table.
+    cells(row, digits=4) -> tuple of str: one row's cells, under HEADER (the
+        text table and the docs' markdown tables share them).
 
 Example:
 ```python
@@ -38,7 +40,7 @@ from scipy import stats
 from bert4keras_blog.errors import SettingError
 
 __all__ = ['Estimate', 'interval', 'difference', 'proportion', 'distinguishable', 'describe',
-           'compare', 'table']
+           'compare', 'table', 'cells', 'HEADER']
 
 Estimate = collections.namedtuple('Estimate', 'mean low high n')
 BOOTSTRAP_SAMPLES = 10000
@@ -131,16 +133,23 @@ def compare(claim, a, b, values_a, values_b, paired=True, level=0.95):
             'paired': bool(paired), 'distinguishable': distinguishable(gap)}
 
 
-def table(rows, digits=4):
-    """Claims rows as text: claim, a [interval], b [interval], a − b [interval]."""
+HEADER = ('claim', 'a', 'b', 'mean a [95%]', 'mean b [95%]', 'a − b [95%]', 'seeds',
+          'distinguishable')
+
+
+def cells(row, digits=4):
+    """One claims row as the texts of its table cells (see ``HEADER``)."""
     def cell(mean, low, high):
         return ('%.{0}g [%.{0}g, %.{0}g]'.format(digits)) % (mean, low, high)
-    lines = [('claim', 'a', 'b', 'mean a [95%]', 'mean b [95%]', 'a - b [95%]', 'n', 'clear')]
-    for r in rows:
-        lines.append((r['claim'], r['a'], r['b'], cell(r['mean_a'], r['low_a'], r['high_a']),
-                      cell(r['mean_b'], r['low_b'], r['high_b']),
-                      cell(r['difference'], r['low'], r['high']), str(r['n']),
-                      'yes' if r['distinguishable'] else 'no'))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return (row['claim'], row['a'], row['b'], cell(row['mean_a'], row['low_a'], row['high_a']),
+            cell(row['mean_b'], row['low_b'], row['high_b']),
+            cell(row['difference'], row['low'], row['high']), str(row['n']),
+            'yes' if row['distinguishable'] else 'no')
+
+
+def table(rows, digits=4):
+    """Claims rows as text: claim, a [interval], b [interval], a − b [interval]."""
+    lines = [HEADER] + [cells(r, digits) for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
     return '\n'.join('  '.join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
                      for line in lines)

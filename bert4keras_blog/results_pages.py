@@ -30,6 +30,8 @@ import os
 import re
 import shutil
 
+from bert4keras_blog.claims import HEADER, cells
+
 __all__ = ['POSTS', 'render_results', 'render_claims', 'render_headline', 'render_posts',
            'headline', 'scalar_rows', 'collect', 'update_pages', 'check_pages', 'main']
 
@@ -149,16 +151,8 @@ def render_claims(metrics):
     rows = metrics.get('claims') or []
     if not rows:
         return 'This run has no claims table: run the example and `make docs`.\n'
-
-    def cell(mean, low, high):
-        return '%s [%s, %s]' % (_value(mean), _value(low), _value(high))
-    lines = ['| claim | a | b | mean a [95%] | mean b [95%] | a − b [95%] | seeds | '
-             'distinguishable |', '|---|---|---|---|---|---|---|---|']
-    for r in rows:
-        lines.append('| %s | %s | %s | %s | %s | %s | %d | %s |' % (
-            r['claim'], r['a'], r['b'], cell(r['mean_a'], r['low_a'], r['high_a']),
-            cell(r['mean_b'], r['low_b'], r['high_b']), cell(r['difference'], r['low'], r['high']),
-            r['n'], 'yes' if r['distinguishable'] else 'no'))
+    lines = ['| ' + ' | '.join(HEADER) + ' |', '|' + '---|' * len(HEADER)]
+    lines += ['| ' + ' | '.join(cells(r)) + ' |' for r in rows]
     return '\n'.join(lines) + '\n'
 
 

@@ -36,7 +36,7 @@ from bert4keras_blog.mathword.solver import ProblemCodec, math_vocabulary
 from bert4keras_blog.teaforn import TeaForN
 from bert4keras_blog.runs import Run, add_data_arguments, add_release_arguments, parse_example_args
 from bert4keras_blog.training import make_strategy, new_figure, save_figure, set_seed
-from bert4keras_blog.errors import run_main
+from bert4keras_blog.errors import BlogError, run_main
 
 EXAMPLE = 'post4_teaforn'
 
@@ -87,6 +87,9 @@ def resolve_defaults(args):
     args.seeds = args.seeds or (5 if args.full else 3)
     args.patience = args.patience or (5 if args.full else 3)
     args.max_steps = args.max_steps or (3000 if args.full else 600)
+    args.arms = sorted(set(args.arms))
+    if args.arms[0] != 1 or len(args.arms) < 2:
+        raise BlogError('--arms must include 1 (teacher forcing) and a TeaForN arm, e.g. 1 2')
 
 
 def arm_name(n):
@@ -184,6 +187,7 @@ def best_within(history, key, limit):
 def claims(results, arms):
     """Each TeaForN arm against teacher forcing, paired by seed."""
     baseline = results[arms[0]]
+    baseline_best = [max(h['exact'] for h in b['history']) for b in baseline]
     rows = []
     for n in arms[1:]:
         arm = results[n]
@@ -198,11 +202,10 @@ def claims(results, arms):
             # Equal budgets, read from the validation histories: TeaForN's
             # best within the steps (or training seconds) teacher forcing used.
             ('valid exact at equal steps', [best_within(a['history'], 'step', b['steps'])
-                                            for a, b in pairs],
-             [max(h['exact'] for h in b['history']) for b in baseline]),
+                                            for a, b in pairs], baseline_best),
             ('valid exact at equal training time',
              [best_within(a['history'], 'seconds', b['train_seconds']) for a, b in pairs],
-             [max(h['exact'] for h in b['history']) for b in baseline]),
+             baseline_best),
         ]
         rows += [compare(name, arm_name(n), arm_name(arms[0]), a, b)
                  for name, a, b in quantities]
@@ -232,9 +235,7 @@ def main(argv=None):
     run = Run(EXAMPLE, args, __file__)
     folder = run.folder
     task, keep_tokens = load_task(args, folder)
-    arms = sorted(set(args.arms))
-    if arms[0] != 1 or len(arms) < 2:
-        raise SystemExit('--arms must include 1 (teacher forcing) and a TeaForN arm')
+    arms = args.arms
     results = {n: [] for n in arms}
     for seed in range(args.seed, args.seed + args.seeds):
         for n in arms:

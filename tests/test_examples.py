@@ -58,6 +58,15 @@ def test_post8_rates_follow_the_analysis_and_gates_learn_long_recall(tmp_path):
     assert os.path.getsize(tmp_path / 'jacobian_norms.png') > 10000
 
 
+def test_post4_without_teacher_forcing_is_a_usage_error(capsys):
+    example = load('post4_teaforn')
+    with pytest.raises(SystemExit) as stop:  # before any model is built
+        example.parse_args(['--arms', '2', '3'])
+    assert stop.value.code == 2
+    assert '--arms must include 1 (teacher forcing)' in capsys.readouterr().err
+    assert example.parse_args(['--arms', '3', '1', '3']).arms == [1, 3]
+
+
 @pytest.mark.slow
 def test_post4_compares_arms_over_seeds_on_long_outputs(tmp_path):
     example = load('post4_teaforn')

@@ -273,8 +273,11 @@ def test_the_serve_command_starts_answers_and_stops_on_ctrl_c(tmp_path):
     import sys
     command = [sys.executable, '-m', 'bert4keras_blog.cli', 'serve', '--runs', str(tmp_path),
                '--port', '0']
+    # A shell's background job (CI, nohup ... &) ignores SIGINT, and so would
+    # the server; a user's terminal does not, so the child gets the default back.
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=dict(os.environ, PYTHONUNBUFFERED='1'))
+                              text=True, env=dict(os.environ, PYTHONUNBUFFERED='1'),
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = [server.stdout.readline() for _ in range(4)]
         assert 'not trained yet (python examples/post7_gpt_xiangqi.py)' in lines[0]
