@@ -285,7 +285,11 @@ def test_the_serve_command_starts_answers_and_stops_on_ctrl_c(tmp_path):
         assert request(port, 'GET', '/api/status')[0] == 200
     finally:
         server.send_signal(signal.SIGINT)
-        _, err = server.communicate(timeout=60)
+        try:
+            _, err = server.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()  # never leave a server behind
+            raise
     assert server.returncode == 130 and 'interrupted' in err
     missing = subprocess.run(command[:4] + ['--runs', str(tmp_path / 'nowhere')],
                              capture_output=True, text=True, timeout=120)
