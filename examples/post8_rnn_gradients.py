@@ -165,9 +165,11 @@ def recall_task(kind, gate_bias, lag, args, rng, seed):
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss='sparse_categorical_crossentropy',
                   metrics=['accuracy'])
     start = time.time()
-    for _ in range(args.train_steps):
-        x, y = recall_batch(rng, 64, lag)
-        model.train_on_batch(x, y)
+    # The same batches in the same order as one train_on_batch per step, but
+    # in one fit call: identical weights, about half the time.
+    batches = [recall_batch(rng, 64, lag) for _ in range(args.train_steps)]
+    model.fit(np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches]),
+              batch_size=64, epochs=1, shuffle=False, verbose=0)
     x, y = recall_batch(rng, 1000, lag)
     accuracy = float(model.evaluate(x, y, verbose=0)[1])
     name = kind if gate_bias is None else '%s, gate bias %g' % (kind, gate_bias)
