@@ -102,6 +102,21 @@ def test_untrained_models_say_which_command_trains_them(empty_runs):
     assert code == 200 and '<script src="/app.js">' in page
 
 
+def test_a_run_folder_cut_short_is_a_409_naming_what_is_missing(tmp_path):
+    folder = tmp_path / 'post6_mt5_title_generation'
+    folder.mkdir()
+    for name in ('metrics.json', 'keep_tokens.json', 'best.weights.h5'):
+        (folder / name).write_text('{}')  # the trimmed sentencepiece model is missing
+    server, url = start_server(tmp_path)
+    try:
+        code, answer, _ = request(server.server_address[1], 'POST', '/api/titles',
+                                  {'text': '人民日报'})
+        assert code == 409 and 'sentencepiece.trimmed.model' in answer['error']
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_the_rules_answer_without_a_model_and_the_record_reads_back(empty_runs, tmp_path):
     _, port = empty_runs
     code, state, _ = request(port, 'POST', '/api/chess/state', {'moves': []})

@@ -78,7 +78,11 @@ class ModelSlot(object):
         with self.lock:
             if self.model is None:
                 with _BUILD_LOCK:
-                    self.model = self.load(self.folder)
+                    try:
+                        self.model = self.load(self.folder)
+                    except BlogError as error:  # a run folder cut short or broken
+                        raise RequestError(409, 'the %s model in %s cannot be loaded: %s' % (
+                            self.name, self.folder, error)) from None
             return fn(self.model)
 
 
