@@ -4,6 +4,7 @@ import pytest
 
 import bert4keras_blog  # noqa: F401
 from bert4keras.tokenizers import SpTokenizer, Tokenizer
+from bert4keras_blog.backend import tf
 from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.decoding import (
     LMDecoder, ReferenceLM, ReferenceT5, ReferenceUniLM, T5Decoder, UniLMDecoder, log_probabilities)
@@ -167,10 +168,14 @@ def test_topp_keeps_the_smallest_nucleus(lm):
 
 
 def test_cache_memory_is_reported(unilm):
-    model, _ = unilm
+    model, inputs = unilm
     decoder = UniLMDecoder(model, end_id=3, maxlen=4)
-    # 2 layers x (keys + values) x 3 heads x 16 dims x 4 bytes per position and row.
-    assert decoder.cache_bytes(3, 512) == 3 * 512 * 2 * 2 * 48 * 4
+    # 3 rows take 4 slots; 2 layers x (keys + values) x 3 heads x 16 dims x 4 bytes
+    # per position and slot.
+    assert decoder.cache_bytes(3, 512) == 4 * 512 * 2 * 2 * 48 * 4
+    _, state = decoder.cache.start([inputs[0]] * 3)  # what a search really allocates
+    allocated = sum(int(tf.size(v)) * 4 for v in state.self_kv)
+    assert allocated == decoder.cache_bytes(3, len(inputs[0][0]) + 1)
 
 
 def test_unsupported_models_are_refused():

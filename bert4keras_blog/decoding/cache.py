@@ -1,15 +1,26 @@
-"""Cached forward passes: the prompt once, then one token per step.
+"""Cached forward passes: each prompt once, then one token per row per step.
 
-Each model shape keeps every layer's keys and values and reuses the model's
-own layers (embeddings, dense, feed-forward, layer norms, output head); only
-attention over the cache is written here. Both classes offer ``start(batch)``
--> (logits, state) and ``advance(state, rows, tokens)`` -> (logits, state),
-where ``rows`` picks, for each new row, the cache row it continues (beams).
+Keys and values live in preallocated variables of shape (slots, heads,
+length, size), one pair per layer, written in place: a step writes column
+``t`` of every slot and reads the columns each slot may attend to. Every
+slot's content ends at column ``t``, so prompts of different lengths sit
+side by side (left-padded) and a slot freed by a finished row can take a
+new prompt between two steps. A row that branches (a beam with several
+children) is copied to a free slot; other rows keep their slot, so greedy
+decoding and sampling never move the cache. The model's own layers
+(embeddings, dense, feed-forward, layer norms, output head) do the
+arithmetic; only attention over the cache is written here. Each of the
+few graphs (prefill, step, write, copy) is traced once per model: slot
+and column counts are rounded up to buckets and do not retrace.
 
-Public API (used by ``decoding.search``):
+Public API (used by ``decoding.search`` and ``xiangqi.player``):
     BertCache(model, lm): UniLM (lm=False) or LM (lm=True) on BERT-family models.
-    T5Cache(t5, max_steps): T5 v1.1 / mT5 decoders; encoder once.
+    T5Cache(t5): T5 v1.1 / mT5 decoders; encoder and cross keys/values once.
     shared_cache(cls, model, *args): one cache (and its traced graphs) per model.
+    cache.start(batch, width=None) -> (logits, state)
+    cache.admit(state, batch) -> logits of the new rows (appended after the others)
+    cache.advance(state, rows, tokens) -> (logits, state); ``rows[j]`` is the
+        row that new row ``j`` continues.
 """
 import weakref
 
@@ -22,22 +33,33 @@ from bert4keras_blog.internals import call_count, relative_position_bias, t5_dec
 __all__ = ['BertCache', 'T5Cache', 'shared_cache']
 
 _NEG = -1e12  # what bert4keras' attention masking amounts to after softmax
+_COLUMNS = 64  # column counts are rounded up to a multiple of this
+
+
+def _slot_bucket(n):
+    """Slot counts: powers of two up to 16, then multiples of 16."""
+    return 1 << max(n - 1, 0).bit_length() if n <= 16 else -(-n // 16) * 16
+
+
+def _column_bucket(n):
+    return -(-n // _COLUMNS) * _COLUMNS
 
 
 def _split_heads(x, heads, size):
+    """(b, j, heads*size) -> (b, heads, j, size)."""
     shape = tf.shape(x)
-    return tf.reshape(x, [shape[0], shape[1], heads, size])
+    return tf.transpose(tf.reshape(x, [shape[0], shape[1], heads, size]), (0, 2, 1, 3))
 
 
 def _attend(q, k, v, mask, scale, bias=None):
-    """q (b, j, h, d), k/v (b, k, h, d), mask (b, j, k) bool -> (b, j, h*d)."""
-    a = tf.einsum('bjhd,bkhd->bhjk', q, k)
+    """q (b, h, j, d), k/v (b, h, k, d), mask (b, j, k) bool -> (b, j, h*d)."""
+    a = tf.matmul(q, k, transpose_b=True)
     if bias is not None:
         a = a + bias
     if scale:
         a = a / scale
     a = tf.where(mask[:, None], a, _NEG)
-    o = tf.einsum('bhjk,bkhd->bjhd', tf.nn.softmax(a, axis=-1), v)
+    o = tf.transpose(tf.matmul(tf.nn.softmax(a, axis=-1), v), (0, 2, 1, 3))
     shape = tf.shape(o)
     return tf.reshape(o, [shape[0], shape[1], shape[2] * shape[3]])
 
@@ -60,9 +82,30 @@ def _keras_model(model):
         and isinstance(model.layers, dict) else model
 
 
+class _State(object):
+    """One search's caches and bookkeeping.
+
+    ``self_kv``: per layer (keys, values) variables (slots, heads, length, size);
+    ``extra``: per-slot tensors a model keeps besides (T5: cross keys/values
+    and the encoder mask); ``rows``: the slot of each row, in order;
+    ``start``: each slot's first live column; ``t``: the next column.
+    """
+
+    def __init__(self, slots, length, t):
+        self.slots, self.length, self.t = slots, length, t
+        self.reserve = t  # columns kept before t for prompts admitted later
+        self.rows = np.zeros(0, int)
+        self.start = np.full(slots, t, 'int32')
+        self.position = np.zeros(slots, 'int32')  # next position id (BERT)
+        self.segment = np.zeros(slots, 'int32')  # next segment id (BERT)
+        self.self_kv, self.extra = [], []
+
+    def free_slots(self):
+        return np.setdiff1d(np.arange(self.slots), self.rows)
+
+
 class _CachedModel(object):
-    """What both caches share: the attention sizes, the lookup of numbered
-    blocks, and one attention step over cached keys and values."""
+    """What both caches share: sizes, buffers, and the slot bookkeeping."""
 
     def _blocks(self, model, prefix, parts):
         """[(layer per part) for block 0, 1, ...] named ``prefix % i + part``."""
@@ -76,32 +119,146 @@ class _CachedModel(object):
         self.heads, self.key_size, self.head_size = \
             attention.heads, attention.key_size, attention.head_size
         self.scale = attention.key_size ** 0.5 if attention.attention_scale else None
-
-    def _cache_specs(self):
-        """TensorSpecs of one block's (keys, values) cache."""
-        return [tf.TensorSpec([None, None, self.heads, self.key_size], K.floatx()),
-                tf.TensorSpec([None, None, self.heads, self.head_size], K.floatx())]
+        self._write = tf.function(self._write_graph, reduce_retracing=True)
+        self._copy = tf.function(self._copy_graph, reduce_retracing=True)
+        self._resize = tf.function(self._resize_graph, reduce_retracing=True)
 
     def _keys_values(self, attention, x):
         return (_split_heads(attention.k_dense(x), self.heads, self.key_size),
                 _split_heads(attention.v_dense(x), self.heads, self.head_size))
 
-    def _attend_to(self, attention, x, k, v, mask, bias=None):
-        q = _split_heads(attention.q_dense(x), self.heads, self.key_size)
-        return attention.o_dense(_attend(q, k, v, mask, self.scale, bias))
+    def _query(self, attention, x):
+        return _split_heads(attention.q_dense(x), self.heads, self.key_size)
 
-    def _self_attention(self, attention, x, k_cache, v_cache, mask, bias=None):
-        """x attends to the cache and to itself; returns (output, keys, values)."""
-        k, v = self._keys_values(attention, x)
-        if k_cache is not None:
-            k, v = tf.concat([k_cache, k], 1), tf.concat([v_cache, v], 1)
-        return self._attend_to(attention, x, k, v, mask, bias), k, v
+    def _step_attention(self, attention, x, k_var, v_var, t, mask, bias=None):
+        """One token per slot: writes its key and value at column ``t`` of
+        the slot, then attends over the slot's columns. x (s, hidden)."""
+        def heads(dense, size):
+            return tf.reshape(dense(x), [-1, self.heads, size])
+        k_var[:, :, t].assign(heads(attention.k_dense, self.key_size))
+        v_var[:, :, t].assign(heads(attention.v_dense, self.head_size))
+        q = heads(attention.q_dense, self.key_size)[:, :, None]
+        return attention.o_dense(_attend(q, k_var, v_var, mask, self.scale, bias)[:, 0])
+
+    @staticmethod
+    def _live_columns(start, t, length):
+        """(s, 1, length) bool: the columns each slot attends to at column t."""
+        columns = tf.range(length)
+        return ((columns[None] >= start[:, None]) & (columns[None] <= t))[:, None]
+
+    # Buffers: variables written in place by the graphs below.
+    def _variables(self, slots, shapes):
+        # Slots and columns are left unknown to the graphs: a traced graph
+        # must not fold the first buffers' sizes into constants.
+        return [tf.Variable(tf.zeros((slots,) + shape, K.floatx()), trainable=False,
+                            shape=[None, shape[0], None, shape[2]]) for shape in shapes]
+
+    def _self_shapes(self, length):
+        return [(self.heads, length, self.key_size), (self.heads, length, self.head_size)] * \
+            len(self.layers)
+
+    # Only dense reads and slice assignments touch the buffers: a sparse op
+    # (gather, scatter) on a variable switches TensorFlow to copying the whole
+    # variable on every later read.
+    def _write_graph(self, variables, values, slots, end):
+        """Slot ``slots[j]`` of each variable gets ``values[j]`` (heads,
+        width, size) in the columns just before ``end``."""
+        for var, value in zip(variables, values):
+            width = tf.shape(value)[2]
+            for j in tf.range(tf.shape(slots)[0]):
+                var[slots[j], :, end - width:end].assign(value[j])
+
+    def _copy_graph(self, variables, sources, targets):
+        for j in tf.range(tf.shape(sources)[0]):
+            for var in variables:
+                var[targets[j]].assign(var[sources[j]])
+
+    def _resize_graph(self, old, new, offset):
+        """``new`` takes ``old``'s slots and columns from ``offset`` on."""
+        for a, b in zip(old, new):
+            part = a[:, :, offset:]
+            width = tf.minimum(tf.shape(part)[2], tf.shape(b)[2])
+            b[:tf.shape(a)[0], :, :width].assign(part[:, :, :width])
+
+    def _state(self, slots, length, t):
+        state = _State(slots, length, t)
+        state.self_kv = self._variables(slots, self._self_shapes(length))
+        return state
+
+    def _make_room(self, state, slots):
+        """At least ``slots`` slots and a free column at ``t``. Columns no
+        live slot reads are dropped from the left; the buffers grow when
+        less than half of them would be free."""
+        grow_slots, shift = slots > state.slots, state.t >= state.length
+        if not grow_slots and not shift:
+            return
+        offset = 0
+        if shift:
+            live = state.start[state.rows]
+            offset = min(int(live.min()) if len(live) else state.t, state.t - state.reserve)
+        used = state.t - offset + 1
+        length = state.length if 2 * used <= state.length else _column_bucket(2 * used)
+        slots = _slot_bucket(slots) if grow_slots else state.slots
+        same = slots == state.slots and length == state.length
+        new = state.self_kv if same else self._variables(slots, self._self_shapes(length))
+        self._resize(state.self_kv, new, np.int32(offset))
+        state.self_kv = new
+        state.extra = self._grow_extra(state, slots)
+        pad = np.zeros(slots - state.slots, 'int32')
+        state.start = np.maximum(np.concatenate([state.start - offset, pad]), 0)
+        state.position = np.concatenate([state.position, pad])
+        state.segment = np.concatenate([state.segment, pad])
+        state.t -= offset
+        state.slots, state.length = slots, length
+
+    def _grow_extra(self, state, slots):
+        return state.extra
+
+    def _place_rows(self, state, rows):
+        """Slots for new rows continuing ``rows``: the first child of a row
+        keeps its slot, later children get a copy in a free slot."""
+        parents = state.rows[np.asarray(rows, int)]
+        targets = parents.copy()
+        seen = set()
+        branch = []
+        for j, slot in enumerate(parents):
+            if slot in seen:
+                branch.append(j)
+            seen.add(slot)
+        if branch:
+            self._make_room(state, len(seen) + len(branch))
+            free = np.setdiff1d(np.arange(state.slots), parents)[:len(branch)]
+            targets[branch] = free
+            sources = parents[branch].astype('int32')
+            free = free.astype('int32')
+            self._copy(state.self_kv + state.extra, sources, free)
+            for array in (state.start, state.position, state.segment):
+                array[free] = array[sources]
+        state.rows = targets
+
+    def advance(self, state, rows, tokens):
+        """Feeds ``tokens[j]`` to the row that continues ``rows[j]``."""
+        self._place_rows(state, rows)
+        self._make_room(state, state.slots)
+        fed = np.zeros(state.slots, 'int32')
+        fed[state.rows] = tokens
+        idle = state.free_slots()
+        state.start[idle] = state.t  # an idle slot attends to itself only
+        state.position[idle] = 0
+        logits = self._run_step(state, fed)
+        state.position[state.rows] += 1
+        state.t += 1
+        return logits.numpy()[state.rows], state
 
     def cache_bytes(self, batch_size, length):
         """Bytes of keys and values for ``batch_size`` rows of ``length`` positions."""
         itemsize = np.dtype(K.floatx()).itemsize
-        return int(batch_size * length * self.heads * (self.key_size + self.head_size)
-                   * itemsize * len(self.layers))
+        return int(_slot_bucket(batch_size) * _column_bucket(length) * self.heads *
+                   (self.key_size + self.head_size) * itemsize * len(self.layers))
+
+
+def _left_pad(seqs, width):
+    return np.array([np.pad(s, (width - len(s), 0)) for s in seqs], 'int32')
 
 
 # ------------------------------------------------------------ BERT family
@@ -122,6 +279,7 @@ class BertCache(_CachedModel):
         self.position = get('Embedding-Position')
         if self.position.hierarchical or self.position.merge_mode != 'add':
             raise BlogError('hierarchical or non-additive position embeddings are not supported')
+        self.max_position = int(self.position.input_dim)
         self.embedding_norm = get('Embedding-Norm')
         self.mapping = get('Embedding-Mapping') if 'Embedding-Mapping' in names else None
         parts = ('MultiHeadSelfAttention', 'MultiHeadSelfAttention-Norm',
@@ -135,14 +293,11 @@ class BertCache(_CachedModel):
         self.mlm = [get('MLM-Dense'), get('MLM-Norm')]
         self.mlm_bias = get('MLM-Bias')
         self.vocab_size = int(self.token.input_dim)
-        caches_spec = self._cache_specs() * len(self.layers)
-        int_matrix, int_vector = (tf.TensorSpec([None, None], tf.int32),
-                                  tf.TensorSpec([None], tf.int32))
+        int_matrix = tf.TensorSpec([None, None], tf.int32)
         self.prefill = tf.function(self._prefill, input_signature=[
-            int_matrix, int_matrix, int_vector])
-        self.step = tf.function(self._step, input_signature=[
-            int_vector, int_vector, int_vector, int_vector,
-            tf.TensorSpec([None, None], tf.bool), caches_spec])
+            int_matrix, int_matrix, tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None, None], K.floatx())])
+        self.step = tf.function(self._step, reduce_retracing=True)
 
     def _embed(self, token_ids, segment_ids, positions):
         x = self.token(token_ids)
@@ -152,71 +307,93 @@ class BertCache(_CachedModel):
         x = self.embedding_norm(x)
         return self.mapping(x) if self.mapping is not None else x
 
-    def _layer(self, x, layer, k_cache, v_cache, mask):
+    def _block(self, x, layer, attend):
         attention, attention_norm, feed_forward, feed_forward_norm = layer
-        o, k, v = self._self_attention(attention, x, k_cache, v_cache, mask)
-        x = attention_norm(x + o)
-        x = feed_forward_norm(x + feed_forward(x))
-        return x, k, v
+        x = attention_norm(x + attend(attention, x))
+        return feed_forward_norm(x + feed_forward(x))
 
-    def _head(self, x):
+    def _head(self, x, table):
+        """The MLM head on x (b, hidden); ``table``: the token embeddings."""
         for layer in self.mlm:
             x = layer(x)
-        return self.mlm_bias(self.token(x, mode='dense'))
+        return self.mlm_bias(tf.matmul(x, table, transpose_b=True))
 
-    def _prefill(self, token_ids, segment_ids, lengths):
-        length = tf.shape(token_ids)[1]
-        positions = tf.range(length)[None]
+    def table(self):
+        """The token embeddings as a tensor, taken once per search: once the
+        embedding variable has served a lookup (any predict or fit),
+        TensorFlow copies all of it on every dense read, which the tied
+        output layer would pay at every step (65 MB at base size)."""
+        return tf.identity(self.token.embeddings)
+
+    def _prefill(self, token_ids, segment_ids, starts, table):
+        """Left-padded prompts (row i starts at column ``starts[i]``) ->
+        logits at the last column, keys/values (b, heads, width, size) per layer."""
+        columns = tf.range(tf.shape(token_ids)[1])
+        positions = tf.maximum(columns[None] - starts[:, None], 0)
         x = self._embed(token_ids, segment_ids, positions)
-        valid = positions < lengths[:, None]  # (b, k)
+        valid = columns[None] >= starts[:, None]  # (b, k)
         if self.lm:
-            allowed = positions[0][None, :] <= positions[0][:, None]  # (j, k)
+            allowed = (columns[None, :] <= columns[:, None])[None]  # (1, j, k)
         else:  # UniLM: attend within the same or an earlier segment block
             idxs = tf.cumsum(segment_ids, axis=1)
             allowed = idxs[:, None, :] <= idxs[:, :, None]
         mask = tf.logical_and(allowed, valid[:, None, :])
         caches = []
+
+        def attend(attention, x):
+            k, v = self._keys_values(attention, x)
+            caches.extend([k, v])
+            return attention.o_dense(_attend(self._query(attention, x), k, v, mask,
+                                             self.scale))
         for layer in self.layers:
-            x, k, v = self._layer(x, layer, None, None, mask)
-            caches += [k, v]
-        last = tf.gather(x, lengths - 1, batch_dims=1)
-        return self._head(last[:, None])[:, 0], caches
+            x = self._block(x, layer, attend)
+        return self._head(x[:, -1], table), caches
 
-    def _step(self, tokens, positions, segments, rows, key_mask, caches):
-        caches = [tf.gather(c, rows) for c in caches]
-        key_mask = tf.concat([tf.gather(key_mask, rows),
-                              tf.ones_like(rows, tf.bool)[:, None]], 1)
-        x = self._embed(tokens[:, None], segments[:, None], positions[:, None])
-        new = []
+    def _step(self, variables, table, tokens, positions, segments, start, t):
+        x = self._embed(tokens, segments, positions)
+        mask = self._live_columns(start, t, tf.shape(variables[0])[2])
         for i, layer in enumerate(self.layers):
-            x, k, v = self._layer(x, layer, caches[2 * i], caches[2 * i + 1], key_mask[:, None])
-            new += [k, v]
-        return self._head(x)[:, 0], new, key_mask
+            x = self._block(x, layer, lambda attention, x: self._step_attention(
+                attention, x, variables[2 * i], variables[2 * i + 1], t, mask))
+        return self._head(x, table)
 
-    # The search driver's interface: start, then advance.
-    def start(self, batch):
+    def _run_step(self, state, fed):
+        if state.position[state.rows].max(initial=0) >= self.max_position:
+            raise BlogError('the sequence is longer than the model\'s %d positions'
+                            % self.max_position)
+        return self.step(state.self_kv, state.table, fed, state.position, state.segment,
+                         state.start, np.int32(state.t))
+
+    def start(self, batch, width=None):
+        """Prefills ``batch`` (``[token_ids]`` or ``[token_ids, segment_ids]``
+        per input); ``width``: the longest prompt that will ever be admitted."""
+        width = max(width or 0, max(len(np.asarray(item[0]).reshape(-1)) for item in batch))
+        state = self._state(_slot_bucket(len(batch)), _column_bucket(width + 1), width)
+        state.table = self.table()
+        return self.admit(state, batch), state
+
+    def admit(self, state, batch):
+        """Prefills new inputs into free slots; their rows follow the others."""
         token_ids = [np.asarray(item[0]).reshape(-1) for item in batch]
         if self.lm:
             segment_ids = [np.zeros_like(t) for t in token_ids]
         else:
             segment_ids = [np.asarray(item[1]).reshape(-1) for item in batch]
         lengths = np.array([len(t) for t in token_ids], 'int32')
-        width = lengths.max()
-        pad = lambda seqs: np.array([np.pad(s, (0, width - len(s))) for s in seqs], 'int32')  # noqa: E731
-        logits, caches = self.prefill(pad(token_ids), pad(segment_ids), lengths)
-        key_mask = np.arange(width)[None] < lengths[:, None]
-        state = {'caches': caches, 'key_mask': tf.constant(key_mask), 'positions': lengths}
-        return logits.numpy(), state
-
-    def advance(self, state, rows, tokens):
-        rows = np.asarray(rows, 'int32')
-        positions = state['positions'][rows]
-        segments = np.full_like(rows, 0 if self.lm else 1)
-        logits, caches, key_mask = self.step(
-            np.asarray(tokens, 'int32'), positions, segments, rows,
-            state['key_mask'], state['caches'])
-        return logits.numpy(), {'caches': caches, 'key_mask': key_mask,
-                                'positions': positions + 1}
+        width = int(lengths.max())
+        if width > state.t:
+            raise BlogError('a prompt of %d tokens is longer than the %d this search '
+                            'was started for' % (width, state.t))
+        self._make_room(state, len(state.rows) + len(batch))
+        slots = state.free_slots()[:len(batch)]
+        logits, caches = self.prefill(_left_pad(token_ids, width), _left_pad(segment_ids, width),
+                                      width - lengths, state.table)
+        self._write(state.self_kv, caches, slots.astype('int32'), np.int32(state.t))
+        state.start[slots] = state.t - lengths
+        state.position[slots] = lengths
+        state.segment[slots] = 0 if self.lm else 1
+        state.rows = np.concatenate([state.rows, slots])
+        return logits.numpy()
 
 
 # ------------------------------------------------------------------ T5
@@ -224,7 +401,7 @@ class BertCache(_CachedModel):
 class T5Cache(_CachedModel):
     """Encoder once; decoder self-attention cached; cross K/V computed once."""
 
-    def __init__(self, t5, max_steps):
+    def __init__(self, t5):
         if t5_decoder(t5).cross_position_bias:
             raise BlogError('T5Decoder follows mesh TensorFlow: build the model without '
                             'cross_position_bias (the default once bert4keras_blog is imported)')
@@ -243,67 +420,115 @@ class T5Cache(_CachedModel):
         self.output_scale = get('Decoder-Output-Scale')
         self.output_lm = get('Decoder-Output-LM') if 'Decoder-Output-LM' in names else None
         self.vocab_size = int(self.token.input_dim)
-        # Relative position bias of every (query, key) pair up to max_steps.
+        # The decoder's bias depends only on key - query <= 0; beyond 256
+        # back every bucket is the last one (T5's max_distance is 128).
+        self.distances = 256
         self.position_bias = relative_position_bias(
-            get('Decoder-Embedding-Relative-Position'), max_steps + 1)  # (h, q, k)
-        self.max_steps = max_steps
-        n = len(self.layers)
-        kv_specs = self._cache_specs()
-        int_vector = tf.TensorSpec([None], tf.int32)
+            get('Decoder-Embedding-Relative-Position'), self.distances)[:, -1]  # (h, offsets)
         self.prefill = tf.function(self._prefill, input_signature=[
-            tf.TensorSpec([None, None], tf.int32)])
-        self.step = tf.function(self._step, input_signature=[
-            int_vector, tf.TensorSpec([], tf.int32), int_vector,
-            tf.TensorSpec([None, None], tf.bool), kv_specs * n, kv_specs * n])
+            tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None, None], K.floatx())])
+        self.step = tf.function(self._step, reduce_retracing=True)
 
-    def _prefill(self, encoder_ids):
-        context = self.encoder(encoder_ids)
-        cross = []
-        for layer in self.layers:
-            cross += self._keys_values(layer[3], context)
-        return cross
-
-    def _step(self, tokens, t, rows, context_mask, caches, cross):
-        caches = [tf.gather(c, rows) for c in caches]
-        cross = [tf.gather(c, rows) for c in cross]
-        context_mask = tf.gather(context_mask, rows)
-        x = self.token(tokens[:, None])
-        if self.mapping is not None:
-            x = self.mapping(x)
-        bias = self.position_bias[None, :, t:t + 1, :t + 1]  # (1, h, 1, t+1)
-        self_mask = tf.ones([tf.shape(tokens)[0], 1, t + 1], tf.bool)
-        new = []
+    def _decoder(self, x, self_attend, cross, context_mask, table):
+        """The decoder blocks on x (b, d_model) of one token per row;
+        cross = [(k, v)] per layer; context_mask (b, 1, encoder width)."""
         for i, (self_att, n1, n2, cross_att, n3, ffn) in enumerate(self.layers):
-            o, k, v = self._self_attention(self_att, n1(x), caches[2 * i], caches[2 * i + 1],
-                                           self_mask, bias)
-            x = x + o
-            new += [k, v]
-            x = x + self._attend_to(cross_att, n2(x), cross[2 * i], cross[2 * i + 1],
-                                    context_mask[:, None])
+            x = x + self_attend(i, self_att, n1(x))
+            k, v = cross[i]
+            q = tf.reshape(cross_att.q_dense(n2(x)), [-1, self.heads, 1, self.key_size])
+            x = x + cross_att.o_dense(_attend(q, k, v, context_mask, self.scale)[:, 0])
             x = x + ffn(n3(x))
         x = self.output_scale(self.output_norm(x))
-        if self.output_lm is not None:
-            logits = tf.matmul(x, self.output_lm.kernel)
-        else:  # T5 v1.0: tied output layer
-            logits = self.token(x, mode='dense')
-        return logits[:, 0], new, cross, context_mask
+        return tf.matmul(x, table, transpose_b=self.output_lm is None)
 
-    def start(self, batch, start_id):
+    def table(self):
+        """The output layer's weights as a tensor, taken once per search (a
+        tied layer is the token embeddings: see ``BertCache.table``)."""
+        return tf.identity(self.token.embeddings if self.output_lm is None
+                           else self.output_lm.kernel)
+
+    def _embed(self, tokens):
+        x = self.token(tokens)
+        return self.mapping(x) if self.mapping is not None else x
+
+    def _prefill(self, encoder_ids, start_tokens, table):
+        """Encoder, cross keys/values, and the decoder's first step (its
+        self-attention sees only itself). Returns logits, [self k, v per
+        layer], [cross k, v per layer], the encoder mask."""
+        context = self.encoder(encoder_ids)
+        context_mask = (encoder_ids != 0)[:, None]
+        cross = [self._keys_values(layer[3], context) for layer in self.layers]
+        caches = []
+        bias = self.position_bias[None, :, None, -1:]
+
+        def self_attend(i, attention, x):
+            x = x[:, None]
+            k, v = self._keys_values(attention, x)
+            caches.extend([k, v])
+            return attention.o_dense(_attend(self._query(attention, x), k, v,
+                                             tf.ones_like(x[:, :, :1], tf.bool), None,
+                                             bias)[:, 0])
+        logits = self._decoder(self._embed(start_tokens), self_attend, cross, context_mask,
+                               table)
+        return logits, caches, [t for kv in cross for t in kv], tf.cast(context_mask[:, 0],
+                                                                       K.floatx())
+
+    def _step(self, variables, extra, table, tokens, start, t):
+        n = len(self.layers)
+        length = tf.shape(variables[0])[2]
+        offsets = tf.clip_by_value(self.distances - 1 + tf.range(length) - t, 0,
+                                   self.distances - 1)
+        bias = tf.gather(self.position_bias, offsets, axis=1)[None, :, None]  # (1, h, 1, L)
+        mask = self._live_columns(start, t, length)
+        cross = [(extra[2 * i], extra[2 * i + 1]) for i in range(n)]
+        context_mask = tf.cast(extra[2 * n][:, :, :, 0], tf.bool)  # (s, 1, width)
+
+        def self_attend(i, attention, x):
+            return self._step_attention(attention, x, variables[2 * i], variables[2 * i + 1],
+                                        t, mask, bias)
+        return self._decoder(self._embed(tokens), self_attend, cross, context_mask, table)
+
+    def _run_step(self, state, fed):
+        return self.step(state.self_kv, state.extra, state.table, fed, state.start,
+                         np.int32(state.t))
+
+    def _extra_shapes(self, width):
+        return [(self.heads, width, self.key_size), (self.heads, width, self.head_size)] * \
+            len(self.layers) + [(1, width, 1)]
+
+    def _grow_extra(self, state, slots):
+        if slots == state.slots:
+            return state.extra
+        new = self._variables(slots, self._extra_shapes(state.encoder_width))
+        self._resize(state.extra, new, np.int32(0))
+        return new
+
+    def start(self, batch, start_id, width=None):
+        """Encodes ``batch`` ([encoder_ids] per input) and runs the decoder's
+        first step on ``start_id``; ``width``: the longest encoder input that
+        will ever be admitted."""
+        width = max(width or 0, max(len(np.asarray(item[0]).reshape(-1)) for item in batch))
+        state = self._state(_slot_bucket(len(batch)), _COLUMNS, 1)
+        state.start_id, state.encoder_width, state.table = start_id, width, self.table()
+        state.extra = self._variables(state.slots, self._extra_shapes(width))
+        return self.admit(state, batch), state
+
+    def admit(self, state, batch):
+        """Encodes new inputs into free slots; their rows follow the others."""
         ids = [np.asarray(item[0]).reshape(-1) for item in batch]
-        width = max(len(s) for s in ids)
+        width = state.encoder_width
+        if max(len(s) for s in ids) > width:
+            raise BlogError('an input of %d tokens is longer than the %d this search '
+                            'was started for' % (max(len(s) for s in ids), width))
+        self._make_room(state, len(state.rows) + len(batch))
+        slots = state.free_slots()[:len(batch)].astype('int32')
         encoder_ids = np.array([np.pad(s, (0, width - len(s))) for s in ids], 'int32')
-        cross = self.prefill(encoder_ids)
-        empty_k = tf.zeros([len(batch), 0, self.heads, self.key_size])
-        empty_v = tf.zeros([len(batch), 0, self.heads, self.head_size])
-        state = {'caches': [empty_k, empty_v] * len(self.layers), 'cross': cross,
-                 'context_mask': tf.constant(encoder_ids != 0), 't': 0}
-        return self.advance(state, np.arange(len(batch)), np.full(len(batch), start_id))
-
-    def advance(self, state, rows, tokens):
-        if state['t'] > self.max_steps:
-            raise BlogError('T5Decoder was built for maxlen %d' % self.max_steps)
-        logits, caches, cross, context_mask = self.step(
-            np.asarray(tokens, 'int32'), np.int32(state['t']), np.asarray(rows, 'int32'),
-            state['context_mask'], state['caches'], state['cross'])
-        return logits.numpy(), {'caches': caches, 'cross': cross,
-                                'context_mask': context_mask, 't': state['t'] + 1}
+        logits, caches, cross, context_mask = self.prefill(
+            encoder_ids, np.full(len(batch), state.start_id, 'int32'), state.table)
+        self._write(state.self_kv, caches, slots, np.int32(state.t))
+        self._write(state.extra, cross + [context_mask[:, None, :, None]], slots,
+                    np.int32(width))
+        state.start[slots] = state.t - 1
+        state.rows = np.concatenate([state.rows, slots])
+        return logits.numpy()

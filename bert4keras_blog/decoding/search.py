@@ -257,7 +257,7 @@ class T5Decoder(_CachedDecoder):
     start_id = 0
 
     def __init__(self, model, end_id, maxlen, minlen=1, start_id=0):
-        super().__init__(shared_cache(T5Cache, model, maxlen), end_id, maxlen, minlen,
+        super().__init__(shared_cache(T5Cache, model), end_id, maxlen, minlen,
                          start_id)
 
     def _start(self, batch):
