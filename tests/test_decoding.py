@@ -185,3 +185,88 @@ def test_unsupported_models_are_refused():
         UniLMDecoder(encoder, end_id=3, maxlen=4)
     with pytest.raises(BlogError, match='return_keras_model=False'):
         T5Decoder(encoder, end_id=1, maxlen=4)
+
+
+# ------------------------------------------------- batched generation
+
+@pytest.mark.parametrize('shape, Cached', [('unilm', UniLMDecoder), ('lm', LMDecoder),
+                                           ('t5', T5Decoder)])
+@pytest.mark.parametrize('topk, max_rows', [(1, 2), (2, 4), (3, 3)])
+def test_rows_freed_by_finished_inputs_take_waiting_ones(shape, Cached, topk, max_rows,
+                                                         request):
+    """With fewer rows than inputs, the inputs wait and enter as others end;
+    each result equals that input decoded on its own."""
+    model, inputs = request.getfixturevalue(shape)
+    batch = inputs * 2  # 8 inputs of different lengths
+    reference = Cached(model, end_id=-1, maxlen=7)
+    start = reference.first_output_ids.shape[1]
+    end_id = int(np.bincount(np.concatenate(
+        [reference.beam_search(x, topk=topk)[start:] for x in inputs])).argmax())
+    decoder = Cached(model, end_id=end_id, maxlen=7)
+    alone = [decoder.beam_search(x, topk=topk) for x in batch]
+    assert len({len(a) for a in alone}) > 1, 'inputs should end at different steps'
+    admitted = []
+    admit = decoder.cache.admit
+    decoder.cache.admit = lambda state, new: admitted.append(len(new)) or admit(state, new)
+    try:
+        together = decoder.batch_beam_search(batch, topk=topk, max_rows=max_rows)
+    finally:
+        del decoder.cache.admit
+    assert sum(admitted) > 0, 'some inputs should have waited'
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(b, a)
+
+
+def test_a_long_stream_reuses_columns_and_grows_its_buffers(lm):
+    """One row at a time over many inputs: the columns of finished inputs
+    are dropped and the buffers grow as needed; results stay the same."""
+    model, inputs = lm
+    decoder = LMDecoder(model, end_id=-1, maxlen=20)
+    batch = inputs * 4
+    alone = [decoder.greedy(x) for x in batch]
+    states = []
+    start = decoder.cache.start
+    decoder.cache.start = lambda *a, **k: states.append(start(*a, **k)) or states[-1]
+    try:
+        streamed = decoder.batch_greedy(batch, max_rows=1)
+    finally:
+        del decoder.cache.start
+    assert states[0][1].length >= 64 and states[0][1].t < 64  # columns were dropped
+    for a, b in zip(alone, streamed):
+        np.testing.assert_array_equal(b, a)
+    many = decoder.batch_greedy(batch * 3, max_rows=48)  # 48 rows: slots grow past 16
+    for a, b in zip(alone * 3, many):
+        np.testing.assert_array_equal(b, a)
+
+
+def test_batched_sampling_is_per_input_and_seeded(lm):
+    model, inputs = lm
+    decoder = LMDecoder(model, end_id=-1, maxlen=5)
+    a = decoder.batch_random_sample(inputs, n=3, topk=2, seed=4, max_rows=5)
+    b = decoder.batch_random_sample(inputs, n=3, topk=2, seed=4, max_rows=5)
+    assert [len(x) for x in a] == [3] * len(inputs)
+    assert all(np.array_equal(x, y) for xs, ys in zip(a, b) for x, y in zip(xs, ys))
+    for x, samples in zip(inputs, a):
+        first_logits, _ = decoder._start([x])
+        top2 = set(np.argsort(first_logits[0])[-2:])
+        assert {int(s[0]) for s in samples} <= top2
+    greedy = decoder.batch_random_sample(inputs, n=1, topk=1, max_rows=2)
+    for x, samples in zip(inputs, greedy):
+        np.testing.assert_array_equal(samples[0], decoder.greedy(x))
+
+
+def test_searches_on_one_model_do_not_share_buffers(lm):
+    """Keys and values are updated in place: two searches advanced in turn
+    on the same model each get the ids they get alone."""
+    model, inputs = lm
+    decoder = LMDecoder(model, end_id=-1, maxlen=6)
+    alone = [decoder.greedy(x) for x in inputs[:2]]
+    cache = decoder.cache
+    runs = [list(cache.start([x])) + [[]] for x in inputs[:2]]  # logits, state, ids
+    for _ in range(6):
+        for run in runs:
+            token = int(run[0][0].argmax())
+            run[2].append(token)
+            run[0], run[1] = cache.advance(run[1], [0], [token])
+    for run, expected in zip(runs, alone):
+        np.testing.assert_array_equal(run[2], expected)

@@ -1,7 +1,7 @@
 """Cached forward passes: each prompt once, then one token per row per step.
 
-Keys and values live in preallocated variables of shape (slots, heads,
-length, size), one pair per layer, written in place: a step writes column
+Keys and values live in preallocated tensors of shape (slots, heads,
+length, size), one pair per layer, updated in place: a step writes column
 ``t`` of every slot and reads the columns each slot may attend to. Every
 slot's content ends at column ``t``, so prompts of different lengths sit
 side by side (left-padded) and a slot freed by a finished row can take a
@@ -9,19 +9,23 @@ new prompt between two steps. A row that branches (a beam with several
 children) is copied to a free slot; other rows keep their slot, so greedy
 decoding and sampling never move the cache. The model's own layers
 (embeddings, dense, feed-forward, layer norms, output head) do the
-arithmetic; only attention over the cache is written here. Each of the
-few graphs (prefill, step, write, copy) is traced once per model: slot
-and column counts are rounded up to buckets and do not retrace.
+arithmetic; only attention over the cache is written here. Each graph
+(prefill, step, write, copy) is traced for the first shapes it meets and
+once more for any others, not per step.
 
 Public API (used by ``decoding.search`` and ``xiangqi.player``):
     BertCache(model, lm): UniLM (lm=False) or LM (lm=True) on BERT-family models.
     T5Cache(t5): T5 v1.1 / mT5 decoders; encoder and cross keys/values once.
     shared_cache(cls, model, *args): one cache (and its traced graphs) per model.
+    reuse_freed_memory(): glibc keeps freed blocks for reuse (see its docstring).
     cache.start(batch, width=None) -> (logits, state)
     cache.admit(state, batch) -> logits of the new rows (appended after the others)
     cache.advance(state, rows, tokens) -> (logits, state); ``rows[j]`` is the
         row that new row ``j`` continues.
 """
+import ctypes
+import ctypes.util
+import os
 import weakref
 
 import numpy as np
@@ -30,7 +34,7 @@ from bert4keras_blog.backend import K, tf
 from bert4keras_blog.errors import BlogError
 from bert4keras_blog.internals import call_count, relative_position_bias, t5_decoder
 
-__all__ = ['BertCache', 'T5Cache', 'shared_cache']
+__all__ = ['BertCache', 'T5Cache', 'shared_cache', 'reuse_freed_memory']
 
 _NEG = -1e12  # what bert4keras' attention masking amounts to after softmax
 _COLUMNS = 64  # column counts are rounded up to a multiple of this
@@ -64,6 +68,48 @@ def _attend(q, k, v, mask, scale, bias=None):
     return tf.reshape(o, [shape[0], shape[1], shape[2] * shape[3]])
 
 
+def _put(cache, slots, end, values):
+    """Writes ``values`` (n, heads, width, size) into slots ``slots`` of
+    ``cache`` (slots, heads, length, size), in the columns just before
+    ``end``, in place, and returns ``cache``.
+
+    In place on purpose: ``InplaceUpdate`` writes into its input's buffer
+    (the state's tensor, which nothing else holds). A tf.Variable would do
+    it too, but a partial assignment switches a variable to copying all of
+    itself on every later read, and so would a copy of the whole cache per
+    step and layer.
+    """
+    shape = tf.shape(cache)
+    heads, length, size = shape[1], shape[2], shape[3]
+    width = tf.shape(values)[2]
+    columns = tf.range(end - width, end)
+    rows = (slots[:, None, None] * heads + tf.range(heads)[None, :, None]) * length + \
+        columns[None, None, :]
+    flat = tf.raw_ops.InplaceUpdate(x=tf.reshape(cache, [-1, size]), i=tf.reshape(rows, [-1]),
+                                    v=tf.reshape(values, [-1, size]))
+    return tf.reshape(flat, shape)
+
+
+def reuse_freed_memory():
+    """Asks glibc to serve large blocks from its heap and keep up to 512 MB
+    of freed memory, so the per-step buffers of a search (logits, copied
+    rows) reuse pages instead of mapping fresh ones and faulting them in
+    (a third of a batch-16 beam search's time at base size). Process-wide,
+    so it runs once when the first cached model is built; set
+    ``BERT4KERAS_BLOG_MALLOC=default`` to leave malloc alone."""
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED or os.environ.get('BERT4KERAS_BLOG_MALLOC') == 'default':
+        return
+    _MALLOC_TUNED = True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
+_MALLOC_TUNED = False
 _CACHES = weakref.WeakKeyDictionary()
 
 
@@ -85,7 +131,7 @@ def _keras_model(model):
 class _State(object):
     """One search's caches and bookkeeping.
 
-    ``self_kv``: per layer (keys, values) variables (slots, heads, length, size);
+    ``self_kv``: per layer (keys, values) tensors (slots, heads, length, size);
     ``extra``: per-slot tensors a model keeps besides (T5: cross keys/values
     and the encoder mask); ``rows``: the slot of each row, in order;
     ``start``: each slot's first live column; ``t``: the next column.
@@ -116,12 +162,12 @@ class _CachedModel(object):
         return blocks
 
     def _use_sizes_of(self, attention):
+        reuse_freed_memory()
         self.heads, self.key_size, self.head_size = \
             attention.heads, attention.key_size, attention.head_size
         self.scale = attention.key_size ** 0.5 if attention.attention_scale else None
         self._write = tf.function(self._write_graph, reduce_retracing=True)
         self._copy = tf.function(self._copy_graph, reduce_retracing=True)
-        self._resize = tf.function(self._resize_graph, reduce_retracing=True)
 
     def _keys_values(self, attention, x):
         return (_split_heads(attention.k_dense(x), self.heads, self.key_size),
@@ -130,15 +176,19 @@ class _CachedModel(object):
     def _query(self, attention, x):
         return _split_heads(attention.q_dense(x), self.heads, self.key_size)
 
-    def _step_attention(self, attention, x, k_var, v_var, t, mask, bias=None):
+    def _step_attention(self, attention, x, caches, i, t, mask, bias=None):
         """One token per slot: writes its key and value at column ``t`` of
-        the slot, then attends over the slot's columns. x (s, hidden)."""
+        the slot (``caches[2i]``, ``caches[2i + 1]``, replaced by the
+        written ones), then attends over the slot's columns. x (s, hidden)."""
         def heads(dense, size):
-            return tf.reshape(dense(x), [-1, self.heads, size])
-        k_var[:, :, t].assign(heads(attention.k_dense, self.key_size))
-        v_var[:, :, t].assign(heads(attention.v_dense, self.head_size))
-        q = heads(attention.q_dense, self.key_size)[:, :, None]
-        return attention.o_dense(_attend(q, k_var, v_var, mask, self.scale, bias)[:, 0])
+            return tf.reshape(dense(x), [-1, self.heads, 1, size])
+        slots = tf.range(tf.shape(x)[0])
+        k = caches[2 * i] = _put(caches[2 * i], slots, t + 1,
+                                 heads(attention.k_dense, self.key_size))
+        v = caches[2 * i + 1] = _put(caches[2 * i + 1], slots, t + 1,
+                                     heads(attention.v_dense, self.head_size))
+        q = heads(attention.q_dense, self.key_size)
+        return attention.o_dense(_attend(q, k, v, mask, self.scale, bias)[:, 0])
 
     @staticmethod
     def _live_columns(start, t, length):
@@ -146,43 +196,40 @@ class _CachedModel(object):
         columns = tf.range(length)
         return ((columns[None] >= start[:, None]) & (columns[None] <= t))[:, None]
 
-    # Buffers: variables written in place by the graphs below.
-    def _variables(self, slots, shapes):
-        # Slots and columns are left unknown to the graphs: a traced graph
-        # must not fold the first buffers' sizes into constants.
-        return [tf.Variable(tf.zeros((slots,) + shape, K.floatx()), trainable=False,
-                            shape=[None, shape[0], None, shape[2]]) for shape in shapes]
+    def _zeros(self, slots, shapes):
+        return [tf.zeros((slots,) + shape, K.floatx()) for shape in shapes]
 
     def _self_shapes(self, length):
         return [(self.heads, length, self.key_size), (self.heads, length, self.head_size)] * \
             len(self.layers)
 
-    # Only dense reads and slice assignments touch the buffers: a sparse op
-    # (gather, scatter) on a variable switches TensorFlow to copying the whole
-    # variable on every later read.
-    def _write_graph(self, variables, values, slots, end):
-        """Slot ``slots[j]`` of each variable gets ``values[j]`` (heads,
-        width, size) in the columns just before ``end``."""
-        for var, value in zip(variables, values):
-            width = tf.shape(value)[2]
-            for j in tf.range(tf.shape(slots)[0]):
-                var[slots[j], :, end - width:end].assign(value[j])
+    def _write_graph(self, caches, values, slots, end):
+        return [_put(c, slots, end, v) for c, v in zip(caches, values)]
 
-    def _copy_graph(self, variables, sources, targets):
-        for j in tf.range(tf.shape(sources)[0]):
-            for var in variables:
-                var[targets[j]].assign(var[sources[j]])
+    def _copy_graph(self, caches, sources, targets):
+        """Slots ``targets`` become copies of slots ``sources``, in place."""
+        copied = []
+        for cache in caches:
+            shape = tf.shape(cache)
+            flat = tf.reshape(cache, [shape[0], -1])
+            rows = tf.gather(flat, sources)  # read before the same buffer is written
+            copied.append(tf.reshape(tf.raw_ops.InplaceUpdate(x=flat, i=targets, v=rows),
+                                     shape))
+        return copied
 
-    def _resize_graph(self, old, new, offset):
-        """``new`` takes ``old``'s slots and columns from ``offset`` on."""
-        for a, b in zip(old, new):
-            part = a[:, :, offset:]
-            width = tf.minimum(tf.shape(part)[2], tf.shape(b)[2])
-            b[:tf.shape(a)[0], :, :width].assign(part[:, :, :width])
+    @staticmethod
+    def _resized(caches, slots, offset, length):
+        """New tensors: ``slots`` slots, columns from ``offset`` on, ``length`` long."""
+        resized = []
+        for cache in caches:
+            part = cache[:, :, offset:offset + length]
+            resized.append(tf.pad(part, [[0, slots - part.shape[0]], [0, 0],
+                                         [0, length - part.shape[2]], [0, 0]]))
+        return resized
 
     def _state(self, slots, length, t):
         state = _State(slots, length, t)
-        state.self_kv = self._variables(slots, self._self_shapes(length))
+        state.self_kv = self._zeros(slots, self._self_shapes(length))
         return state
 
     def _make_room(self, state, slots):
@@ -199,20 +246,15 @@ class _CachedModel(object):
         used = state.t - offset + 1
         length = state.length if 2 * used <= state.length else _column_bucket(2 * used)
         slots = _slot_bucket(slots) if grow_slots else state.slots
-        same = slots == state.slots and length == state.length
-        new = state.self_kv if same else self._variables(slots, self._self_shapes(length))
-        self._resize(state.self_kv, new, np.int32(offset))
-        state.self_kv = new
-        state.extra = self._grow_extra(state, slots)
+        state.self_kv = self._resized(state.self_kv, slots, offset, length)
+        state.extra = self._resized(state.extra, slots, 0, state.extra[0].shape[2]) \
+            if state.extra else []
         pad = np.zeros(slots - state.slots, 'int32')
         state.start = np.maximum(np.concatenate([state.start - offset, pad]), 0)
         state.position = np.concatenate([state.position, pad])
         state.segment = np.concatenate([state.segment, pad])
         state.t -= offset
         state.slots, state.length = slots, length
-
-    def _grow_extra(self, state, slots):
-        return state.extra
 
     def _place_rows(self, state, rows):
         """Slots for new rows continuing ``rows``: the first child of a row
@@ -231,13 +273,18 @@ class _CachedModel(object):
             targets[branch] = free
             sources = parents[branch].astype('int32')
             free = free.astype('int32')
-            self._copy(state.self_kv + state.extra, sources, free)
+            copied = self._copy(state.self_kv + state.extra, sources, free)
+            n = len(state.self_kv)
+            state.self_kv, state.extra = copied[:n], copied[n:]
             for array in (state.start, state.position, state.segment):
                 array[free] = array[sources]
         state.rows = targets
 
     def advance(self, state, rows, tokens):
         """Feeds ``tokens[j]`` to the row that continues ``rows[j]``."""
+        if not len(rows):
+            state.rows = np.zeros(0, int)
+            return np.zeros((0, self.vocab_size), K.floatx()), state
         self._place_rows(state, rows)
         self._make_room(state, state.slots)
         fed = np.zeros(state.slots, 'int32')
@@ -255,6 +302,13 @@ class _CachedModel(object):
         itemsize = np.dtype(K.floatx()).itemsize
         return int(_slot_bucket(batch_size) * _column_bucket(length) * self.heads *
                    (self.key_size + self.head_size) * itemsize * len(self.layers))
+
+
+def _times_transposed(x, table):
+    """x @ table^T for x (rows, hidden), table (vocab, hidden). Written as
+    (table @ x^T)^T: a matmul with a transposed second operand repacks all
+    of it for more than one row (10x slower at 2-4 rows, base size)."""
+    return tf.transpose(tf.matmul(table, x, transpose_b=True))
 
 
 def _left_pad(seqs, width):
@@ -316,7 +370,7 @@ class BertCache(_CachedModel):
         """The MLM head on x (b, hidden); ``table``: the token embeddings."""
         for layer in self.mlm:
             x = layer(x)
-        return self.mlm_bias(tf.matmul(x, table, transpose_b=True))
+        return self.mlm_bias(_times_transposed(x, table))
 
     def table(self):
         """The token embeddings as a tensor, taken once per search: once the
@@ -349,20 +403,22 @@ class BertCache(_CachedModel):
             x = self._block(x, layer, attend)
         return self._head(x[:, -1], table), caches
 
-    def _step(self, variables, table, tokens, positions, segments, start, t):
+    def _step(self, caches, table, tokens, positions, segments, start, t):
         x = self._embed(tokens, segments, positions)
-        mask = self._live_columns(start, t, tf.shape(variables[0])[2])
+        mask = self._live_columns(start, t, tf.shape(caches[0])[2])
+        caches = list(caches)
         for i, layer in enumerate(self.layers):
             x = self._block(x, layer, lambda attention, x: self._step_attention(
-                attention, x, variables[2 * i], variables[2 * i + 1], t, mask))
-        return self._head(x, table)
+                attention, x, caches, i, t, mask))
+        return self._head(x, table), caches
 
     def _run_step(self, state, fed):
         if state.position[state.rows].max(initial=0) >= self.max_position:
             raise BlogError('the sequence is longer than the model\'s %d positions'
                             % self.max_position)
-        return self.step(state.self_kv, state.table, fed, state.position, state.segment,
-                         state.start, np.int32(state.t))
+        logits, state.self_kv = self.step(state.self_kv, state.table, fed, state.position,
+                                          state.segment, state.start, np.int32(state.t))
+        return logits
 
     def start(self, batch, width=None):
         """Prefills ``batch`` (``[token_ids]`` or ``[token_ids, segment_ids]``
@@ -388,7 +444,8 @@ class BertCache(_CachedModel):
         slots = state.free_slots()[:len(batch)]
         logits, caches = self.prefill(_left_pad(token_ids, width), _left_pad(segment_ids, width),
                                       width - lengths, state.table)
-        self._write(state.self_kv, caches, slots.astype('int32'), np.int32(state.t))
+        state.self_kv = self._write(state.self_kv, caches, slots.astype('int32'),
+                                    np.int32(state.t))
         state.start[slots] = state.t - lengths
         state.position[slots] = lengths
         state.segment[slots] = 0 if self.lm else 1
@@ -440,7 +497,7 @@ class T5Cache(_CachedModel):
             x = x + cross_att.o_dense(_attend(q, k, v, context_mask, self.scale)[:, 0])
             x = x + ffn(n3(x))
         x = self.output_scale(self.output_norm(x))
-        return tf.matmul(x, table, transpose_b=self.output_lm is None)
+        return _times_transposed(x, table) if self.output_lm is None else tf.matmul(x, table)
 
     def table(self):
         """The output layer's weights as a tensor, taken once per search (a
@@ -474,9 +531,10 @@ class T5Cache(_CachedModel):
         return logits, caches, [t for kv in cross for t in kv], tf.cast(context_mask[:, 0],
                                                                        K.floatx())
 
-    def _step(self, variables, extra, table, tokens, start, t):
+    def _step(self, caches, extra, table, tokens, start, t):
         n = len(self.layers)
-        length = tf.shape(variables[0])[2]
+        length = tf.shape(caches[0])[2]
+        caches = list(caches)
         offsets = tf.clip_by_value(self.distances - 1 + tf.range(length) - t, 0,
                                    self.distances - 1)
         bias = tf.gather(self.position_bias, offsets, axis=1)[None, :, None]  # (1, h, 1, L)
@@ -485,24 +543,18 @@ class T5Cache(_CachedModel):
         context_mask = tf.cast(extra[2 * n][:, :, :, 0], tf.bool)  # (s, 1, width)
 
         def self_attend(i, attention, x):
-            return self._step_attention(attention, x, variables[2 * i], variables[2 * i + 1],
-                                        t, mask, bias)
-        return self._decoder(self._embed(tokens), self_attend, cross, context_mask, table)
+            return self._step_attention(attention, x, caches, i, t, mask, bias)
+        return self._decoder(self._embed(tokens), self_attend, cross, context_mask,
+                             table), caches
 
     def _run_step(self, state, fed):
-        return self.step(state.self_kv, state.extra, state.table, fed, state.start,
-                         np.int32(state.t))
+        logits, state.self_kv = self.step(state.self_kv, state.extra, state.table, fed,
+                                          state.start, np.int32(state.t))
+        return logits
 
     def _extra_shapes(self, width):
         return [(self.heads, width, self.key_size), (self.heads, width, self.head_size)] * \
             len(self.layers) + [(1, width, 1)]
-
-    def _grow_extra(self, state, slots):
-        if slots == state.slots:
-            return state.extra
-        new = self._variables(slots, self._extra_shapes(state.encoder_width))
-        self._resize(state.extra, new, np.int32(0))
-        return new
 
     def start(self, batch, start_id, width=None):
         """Encodes ``batch`` ([encoder_ids] per input) and runs the decoder's
@@ -511,7 +563,7 @@ class T5Cache(_CachedModel):
         width = max(width or 0, max(len(np.asarray(item[0]).reshape(-1)) for item in batch))
         state = self._state(_slot_bucket(len(batch)), _COLUMNS, 1)
         state.start_id, state.encoder_width, state.table = start_id, width, self.table()
-        state.extra = self._variables(state.slots, self._extra_shapes(width))
+        state.extra = self._zeros(state.slots, self._extra_shapes(width))
         return self.admit(state, batch), state
 
     def admit(self, state, batch):
@@ -526,9 +578,9 @@ class T5Cache(_CachedModel):
         encoder_ids = np.array([np.pad(s, (0, width - len(s))) for s in ids], 'int32')
         logits, caches, cross, context_mask = self.prefill(
             encoder_ids, np.full(len(batch), state.start_id, 'int32'), state.table)
-        self._write(state.self_kv, caches, slots, np.int32(state.t))
-        self._write(state.extra, cross + [context_mask[:, None, :, None]], slots,
-                    np.int32(width))
+        state.self_kv = self._write(state.self_kv, caches, slots, np.int32(state.t))
+        state.extra = self._write(state.extra, cross + [context_mask[:, None, :, None]], slots,
+                                  np.int32(width))
         state.start[slots] = state.t - 1
         state.rows = np.concatenate([state.rows, slots])
         return logits.numpy()

@@ -56,6 +56,57 @@ class _Beams(object):
                 self.topk = int(keep.sum())
         return parents[keep], tokens[keep]
 
+    def finish(self):
+        """Out of steps: the best live beam is the result."""
+        best = self.scores.argmax()
+        self.result = self.output_ids[best]
+        self.finished.append((self.result, float(self.scores[best])))
+
+
+class _Samples(object):
+    """One input's ``n`` samples: they start from one cache row, and each
+    leaves when it ends."""
+
+    def __init__(self, first_output_ids, n, rng, topk, topp):
+        self.output_ids = np.repeat(first_output_ids, n, axis=0)
+        self.sources = np.zeros(n, int)  # the incoming row each sample reads
+        self.rng, self.topk, self.topp = rng, topk, topp
+        self.results = []
+        self.result = None
+
+    def advance(self, scores, end_id, minlen, min_ends):
+        probas = np.exp(scores[self.sources])
+        probas[~np.isfinite(probas)] = 0
+        if self.topk is not None:
+            cut = np.sort(probas, axis=1)[:, -self.topk][:, None]
+            probas[probas < cut] = 0
+        if self.topp is not None:
+            order = np.argsort(-probas, axis=1)
+            sorted_p = np.take_along_axis(probas, order, axis=1)
+            sorted_p /= sorted_p.sum(axis=1, keepdims=True)
+            drop = np.roll(np.cumsum(sorted_p, axis=1) >= self.topp, 1, axis=1)
+            drop[:, 0] = False
+            np.put_along_axis(probas, order, np.where(drop, 0, sorted_p), axis=1)
+        cumulative = probas.cumsum(axis=1)
+        draws = self.rng.random((len(probas), 1)) * cumulative[:, -1:]
+        sample = np.minimum((cumulative < draws).sum(axis=1), probas.shape[1] - 1)
+        self.output_ids = np.concatenate([self.output_ids, sample[:, None]], 1)
+        keep = np.ones(len(sample), bool)
+        if self.output_ids.shape[1] >= minlen:
+            done = (sample == end_id) & ((self.output_ids == end_id).sum(1) >= min_ends)
+            self.results.extend(self.output_ids[done])
+            keep = ~done
+        parents = self.sources[keep]
+        self.output_ids = self.output_ids[keep]
+        self.sources = np.arange(keep.sum())
+        if not keep.any():
+            self.result = self.results
+        return parents, sample[keep]
+
+    def finish(self):
+        self.results.extend(self.output_ids)
+        self.result = self.results
+
 
 class _CachedDecoder(object):
     """Shared search loop; subclasses choose the cached model."""
@@ -70,21 +121,21 @@ class _CachedDecoder(object):
         self.first_output_ids = np.empty((1, 0), dtype=int) if self.start_id is None \
             else np.array([[self.start_id]])
 
-    def _start(self, batch):
-        return self.cache.start(batch)
+    def _start(self, batch, width=None):
+        return self.cache.start(batch, width=width)
 
     def cache_bytes(self, batch_size, length):
         """Memory of the key/value cache for ``batch_size`` rows of ``length`` tokens."""
         return self.cache.cache_bytes(batch_size, length)
 
-    def _scores(self, logits, temperature, owners, beams, constraint):
+    def _scores(self, logits, temperature, owners, groups, constraint):
         scores = log_probabilities(logits, temperature)
         if constraint is not None:
             offset = {}
             for row, i in enumerate(owners):
                 j = offset.get(i, 0)
                 offset[i] = j + 1
-                allowed = constraint(i, beams[i].output_ids[j])
+                allowed = constraint(i, groups[i].output_ids[j])
                 if allowed is None:
                     continue
                 allowed = np.asarray(allowed)
@@ -93,8 +144,46 @@ class _CachedDecoder(object):
                 scores[row, ~keep] = -np.inf
         return scores
 
+    def _run(self, batch, groups, rows_each, temperature, min_ends, constraint, max_rows):
+        """The search loop shared by beam search and sampling: each step
+        scores every live row, lets each input's group choose its rows'
+        continuations, feeds them in one cached step, and admits waiting
+        inputs into the rows that ended (at most ``max_rows`` rows at once)."""
+        max_rows = max(max_rows or len(batch) * rows_each, rows_each)
+        waiting = list(range(len(batch)))
+        width = max(len(np.asarray(item[0]).reshape(-1)) for item in batch)
+        first = max(1, max_rows // rows_each)
+        owners, waiting = waiting[:first], waiting[first:]  # the input of each row
+        logits, state = self._start([batch[i] for i in owners], width)
+        first_length = self.first_output_ids.shape[1]
+        while owners:
+            scores = self._scores(logits, temperature, owners, groups, constraint)
+            rows, tokens, new_owners = [], [], []
+            first_row = 0
+            for i in sorted(set(owners), key=owners.index):
+                count = owners.count(i)
+                group = groups[i]
+                parents, next_tokens = group.advance(
+                    scores[first_row:first_row + count], self.end_id, self.minlen, min_ends)
+                if group.result is None and \
+                        group.output_ids.shape[1] - first_length >= self.maxlen:
+                    group.finish()
+                if group.result is None:
+                    rows += list(first_row + parents)
+                    tokens += list(next_tokens)
+                    new_owners += [i] * len(parents)
+                first_row += count
+            admitted = []
+            while waiting and len(rows) + (len(admitted) + 1) * rows_each <= max_rows:
+                admitted.append(waiting.pop(0))
+            logits, state = self.cache.advance(state, rows, tokens)
+            if admitted:
+                logits = np.concatenate(
+                    [logits, self.cache.admit(state, [batch[i] for i in admitted])])
+            owners = new_owners + admitted
+
     def batch_beam_search(self, batch, topk, temperature=1, min_ends=1, constraint=None,
-                          candidates=False):
+                          candidates=False, max_rows=None):
         """Beam search for several inputs at once.
 
         Args:
@@ -104,6 +193,9 @@ class _CachedDecoder(object):
             min_ends: int. A beam is finished after this many end tokens.
             constraint: callable or None. See the module docstring.
             candidates: bool. Also return the beams that finished on the way.
+            max_rows: int or None. At most this many cache rows (beams of all
+                inputs together) in one step; inputs wait and take the rows
+                of those that finish. None: all inputs at once.
 
         Returns:
             list of 1-D int arrays, the best sequence of each input (with
@@ -113,29 +205,7 @@ class _CachedDecoder(object):
             most probable first.
         """
         beams = [_Beams(self.first_output_ids, topk) for _ in batch]
-        logits, state = self._start(batch)
-        owners = list(range(len(batch)))  # which input each cache row serves
-        for step in range(self.maxlen):
-            scores = self._scores(logits, temperature, owners, beams, constraint)
-            rows, tokens, new_owners = [], [], []
-            first_row = 0
-            for i in sorted(set(owners), key=owners.index):
-                count = len(beams[i].scores)
-                parents, next_tokens = beams[i].advance(
-                    scores[first_row:first_row + count], self.end_id, self.minlen, min_ends)
-                rows += list(first_row + parents)
-                tokens += list(next_tokens)
-                new_owners += [i] * len(parents)
-                first_row += count
-            owners = new_owners
-            if not owners or step == self.maxlen - 1:
-                break
-            logits, state = self.cache.advance(state, rows, tokens)
-        for b in beams:
-            if b.result is None:
-                best = b.scores.argmax()
-                b.result = b.output_ids[best]
-                b.finished.append((b.result, float(b.scores[best])))
+        self._run(batch, beams, topk, temperature, min_ends, constraint, max_rows)
         if candidates:
             return [b.finished[-1:] + sorted(b.finished[:-1], key=lambda c: -c[1])
                     for b in beams]
@@ -145,13 +215,24 @@ class _CachedDecoder(object):
         """``AutoRegressiveDecoder.beam_search`` for one input; returns its ids."""
         return self.batch_beam_search([inputs], topk, temperature, min_ends, constraint)[0]
 
-    def batch_greedy(self, batch, temperature=1, min_ends=1, constraint=None):
+    def batch_greedy(self, batch, temperature=1, min_ends=1, constraint=None, max_rows=None):
         """Greedy decoding (beam size 1) of several inputs."""
-        return self.batch_beam_search(batch, 1, temperature, min_ends, constraint)
+        return self.batch_beam_search(batch, 1, temperature, min_ends, constraint,
+                                      max_rows=max_rows)
 
     def greedy(self, inputs, temperature=1, min_ends=1, constraint=None):
         """Greedy decoding of one input."""
         return self.batch_greedy([inputs], temperature, min_ends, constraint)[0]
+
+    def batch_random_sample(self, batch, n=1, topk=None, topp=None, temperature=1,
+                            min_ends=1, seed=None, constraint=None, max_rows=None):
+        """Samples ``n`` sequences for each input of ``batch``; the other
+        arguments as ``random_sample`` and ``batch_beam_search``. Returns
+        one list of ``n`` arrays per input."""
+        rng = np.random.default_rng(seed)
+        samples = [_Samples(self.first_output_ids, n, rng, topk, topp) for _ in batch]
+        self._run(batch, samples, n, temperature, min_ends, constraint, max_rows)
+        return [s.result for s in samples]
 
     def random_sample(self, inputs, n, topk=None, topp=None, temperature=1, min_ends=1,
                       seed=None, constraint=None):
@@ -171,44 +252,8 @@ class _CachedDecoder(object):
         Returns:
             list of ``n`` 1-D int arrays, in the order they finished.
         """
-        rng = np.random.default_rng(seed)
-        logits, state = self._start([inputs])
-        cache_rows = np.zeros(n, int)  # the cache row each sample continues from
-        logits = logits[cache_rows]
-        beams = [_Beams(np.repeat(self.first_output_ids, n, axis=0), n)]
-        results = []
-        for step in range(self.maxlen):
-            output_ids = beams[0].output_ids
-            scores = self._scores(logits, temperature, [0] * len(output_ids), beams, constraint)
-            probas = np.exp(scores)
-            probas[~np.isfinite(scores)] = 0
-            if topk is not None:
-                cut = np.sort(probas, axis=1)[:, -topk][:, None]
-                probas[probas < cut] = 0
-            if topp is not None:
-                order = np.argsort(-probas, axis=1)
-                sorted_p = np.take_along_axis(probas, order, axis=1)
-                sorted_p /= sorted_p.sum(axis=1, keepdims=True)
-                drop = np.roll(np.cumsum(sorted_p, axis=1) >= topp, 1, axis=1)
-                drop[:, 0] = False
-                np.put_along_axis(probas, order, np.where(drop, 0, sorted_p), axis=1)
-            cumulative = probas.cumsum(axis=1)
-            draws = rng.random((len(probas), 1)) * cumulative[:, -1:]
-            sample = np.minimum((cumulative < draws).sum(axis=1), probas.shape[1] - 1)
-            output_ids = np.concatenate([output_ids, sample[:, None]], 1)
-            keep = np.ones(len(output_ids), bool)
-            if output_ids.shape[1] >= self.minlen:
-                done = (output_ids[:, -1] == self.end_id) & \
-                    ((output_ids == self.end_id).sum(1) >= min_ends)
-                results.extend(output_ids[done])
-                keep = ~done
-            beams[0].output_ids = output_ids = output_ids[keep]
-            if not len(output_ids) or step == self.maxlen - 1:
-                break
-            logits, state = self.cache.advance(state, cache_rows[keep], sample[keep])
-            cache_rows = np.arange(len(output_ids))
-        results.extend(output_ids)
-        return results
+        return self.batch_random_sample([inputs], n, topk, topp, temperature, min_ends, seed,
+                                        constraint)[0]
 
 
 class UniLMDecoder(_CachedDecoder):
@@ -260,5 +305,5 @@ class T5Decoder(_CachedDecoder):
         super().__init__(shared_cache(T5Cache, model), end_id, maxlen, minlen,
                          start_id)
 
-    def _start(self, batch):
-        return self.cache.start(batch, self.start_id)
+    def _start(self, batch, width=None):
+        return self.cache.start(batch, self.start_id, width)
