@@ -222,7 +222,8 @@ def run_ours(model, folder, new_tokens, quick):
             continue
         if size == 1:
             topk = 3 if name == 'beam 3' else 1
-            expected, base_seconds, _ = timed(lambda: reference.beam_search([batch[0]], topk))
+            expected, base_seconds, _ = timed(lambda: reference.generate(batch[0], topk) if start
+                                              else reference.beam_search([batch[0]], topk))
             out['rows'][-1]['baseline_seconds'] = base_seconds
             same = np.array_equal(expected, ids[0])
             what = 'bert4keras %s' % name
@@ -346,6 +347,7 @@ def main(argv=None):
     parser.add_argument('--model', help=argparse.SUPPRESS)
     parser.add_argument('--folder', help=argparse.SUPPRESS)
     parser.add_argument('--tokens', type=int, help=argparse.SUPPRESS)
+    parser.add_argument('--only', choices=['base LM', 'mT5-small'], help='one model')
     parser.add_argument('--json', help='also write every figure to this JSON file')
     args = parser.parse_args(argv)
     if args.role:
@@ -355,7 +357,7 @@ def main(argv=None):
         print(json.dumps(result))
         return 0
     NEW_TOKENS[0] = 16 if args.quick else 32
-    models = ['base LM'] if args.quick else ['base LM', 'mT5-small']
+    models = [args.only] if args.only else ['base LM'] if args.quick else ['base LM', 'mT5-small']
     ratios, checks, peers, everything = [], [], [], {}
     started = time.time()
     print('%d new tokens per input, CPU, %d threads each side' % (NEW_TOKENS[0], THREADS))

@@ -21,11 +21,17 @@ Model shapes:
 Public API:
     UniLMDecoder, LMDecoder, T5Decoder(model, end_id, maxlen, minlen=1, start_id=...)
         .beam_search(inputs, topk, temperature=1, min_ends=1, constraint=None) -> ids
-        .batch_beam_search(batch, topk, ...) -> list of ids
-        .greedy(inputs, ...) / .batch_greedy(batch, ...)
+        .batch_beam_search(batch, topk, ..., candidates=False, max_rows=None)
+            -> list of ids
+        .greedy(inputs, ...) / .batch_greedy(batch, ..., max_rows=None)
         .random_sample(inputs, n, topk=None, topp=None, temperature=1,
                        min_ends=1, seed=None, constraint=None) -> list of ids
+        .batch_random_sample(batch, n=1, ..., max_rows=None) -> list per input
         .cache_bytes(batch_size, length) -> int
+
+``max_rows`` caps the cache rows (beams or samples of all inputs) of one
+step: the other inputs wait and take the rows of those that finish, so a
+long list of requests runs as one stream of full steps.
 
 Reference decoders (bert4keras' ``AutoRegressiveDecoder`` as its examples
 write it, the baseline the tests and benchmark compare against):

@@ -145,6 +145,12 @@ class _State(object):
         self.position = np.zeros(slots, 'int32')  # next position id (BERT)
         self.segment = np.zeros(slots, 'int32')  # next segment id (BERT)
         self.self_kv, self.extra = [], []
+        self.copies = None  # (sources, targets) of rows that branched
+
+    def take_copies(self):
+        """The pending row copies, cleared: the step's graph makes them."""
+        copies, self.copies = self.copies, None
+        return copies or (np.zeros(0, 'int32'), np.zeros(0, 'int32'))
 
     def free_slots(self):
         return np.setdiff1d(np.arange(self.slots), self.rows)
@@ -167,7 +173,6 @@ class _CachedModel(object):
             attention.heads, attention.key_size, attention.head_size
         self.scale = attention.key_size ** 0.5 if attention.attention_scale else None
         self._write = tf.function(self._write_graph, reduce_retracing=True)
-        self._copy = tf.function(self._copy_graph, reduce_retracing=True)
 
     def _keys_values(self, attention, x):
         return (_split_heads(attention.k_dense(x), self.heads, self.key_size),
@@ -198,6 +203,12 @@ class _CachedModel(object):
 
     def _zeros(self, slots, shapes):
         return [tf.zeros((slots,) + shape, K.floatx()) for shape in shapes]
+
+    def _cache_specs(self, n_pairs):
+        """TensorSpecs of ``n_pairs`` (keys, values) caches: one trace for
+        every slot and column count."""
+        return [tf.TensorSpec([None, self.heads, None, self.key_size], K.floatx()),
+                tf.TensorSpec([None, self.heads, None, self.head_size], K.floatx())] * n_pairs
 
     def _self_shapes(self, length):
         return [(self.heads, length, self.key_size), (self.heads, length, self.head_size)] * \
@@ -272,10 +283,7 @@ class _CachedModel(object):
             free = np.setdiff1d(np.arange(state.slots), parents)[:len(branch)]
             targets[branch] = free
             sources = parents[branch].astype('int32')
-            free = free.astype('int32')
-            copied = self._copy(state.self_kv + state.extra, sources, free)
-            n = len(state.self_kv)
-            state.self_kv, state.extra = copied[:n], copied[n:]
+            state.copies = sources, free.astype('int32')  # done by the next step's graph
             for array in (state.start, state.position, state.segment):
                 array[free] = array[sources]
         state.rows = targets
@@ -348,10 +356,13 @@ class BertCache(_CachedModel):
         self.mlm_bias = get('MLM-Bias')
         self.vocab_size = int(self.token.input_dim)
         int_matrix = tf.TensorSpec([None, None], tf.int32)
+        int_vector = tf.TensorSpec([None], tf.int32)
+        table = tf.TensorSpec([None, None], K.floatx())
         self.prefill = tf.function(self._prefill, input_signature=[
-            int_matrix, int_matrix, tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([None, None], K.floatx())])
-        self.step = tf.function(self._step, reduce_retracing=True)
+            int_matrix, int_matrix, int_vector, table])
+        self.step = tf.function(self._step, input_signature=[
+            self._cache_specs(len(self.layers)), table, int_vector, int_vector, int_vector,
+            int_vector, tf.TensorSpec([], tf.int32), int_vector, int_vector])
 
     def _embed(self, token_ids, segment_ids, positions):
         x = self.token(token_ids)
@@ -403,10 +414,10 @@ class BertCache(_CachedModel):
             x = self._block(x, layer, attend)
         return self._head(x[:, -1], table), caches
 
-    def _step(self, caches, table, tokens, positions, segments, start, t):
+    def _step(self, caches, table, tokens, positions, segments, start, t, sources, targets):
+        caches = self._copy_graph(caches, sources, targets)
         x = self._embed(tokens, segments, positions)
         mask = self._live_columns(start, t, tf.shape(caches[0])[2])
-        caches = list(caches)
         for i, layer in enumerate(self.layers):
             x = self._block(x, layer, lambda attention, x: self._step_attention(
                 attention, x, caches, i, t, mask))
@@ -417,7 +428,8 @@ class BertCache(_CachedModel):
             raise BlogError('the sequence is longer than the model\'s %d positions'
                             % self.max_position)
         logits, state.self_kv = self.step(state.self_kv, state.table, fed, state.position,
-                                          state.segment, state.start, np.int32(state.t))
+                                          state.segment, state.start, np.int32(state.t),
+                                          *state.take_copies())
         return logits
 
     def start(self, batch, width=None):
@@ -482,10 +494,15 @@ class T5Cache(_CachedModel):
         self.distances = 256
         self.position_bias = relative_position_bias(
             get('Decoder-Embedding-Relative-Position'), self.distances)[:, -1]  # (h, offsets)
+        int_vector = tf.TensorSpec([None], tf.int32)
+        table = tf.TensorSpec([None, None], K.floatx())
+        n = len(self.layers)
         self.prefill = tf.function(self._prefill, input_signature=[
-            tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([None, None], K.floatx())])
-        self.step = tf.function(self._step, reduce_retracing=True)
+            tf.TensorSpec([None, None], tf.int32), int_vector, table])
+        self.step = tf.function(self._step, input_signature=[
+            self._cache_specs(n), self._cache_specs(n) + [
+                tf.TensorSpec([None, 1, None, 1], K.floatx())],
+            table, int_vector, int_vector, tf.TensorSpec([], tf.int32), int_vector, int_vector])
 
     def _decoder(self, x, self_attend, cross, context_mask, table):
         """The decoder blocks on x (b, d_model) of one token per row;
@@ -531,10 +548,11 @@ class T5Cache(_CachedModel):
         return logits, caches, [t for kv in cross for t in kv], tf.cast(context_mask[:, 0],
                                                                        K.floatx())
 
-    def _step(self, caches, extra, table, tokens, start, t):
+    def _step(self, caches, extra, table, tokens, start, t, sources, targets):
         n = len(self.layers)
+        copied = self._copy_graph(list(caches) + list(extra), sources, targets)
+        caches, extra = copied[:len(caches)], copied[len(caches):]
         length = tf.shape(caches[0])[2]
-        caches = list(caches)
         offsets = tf.clip_by_value(self.distances - 1 + tf.range(length) - t, 0,
                                    self.distances - 1)
         bias = tf.gather(self.position_bias, offsets, axis=1)[None, :, None]  # (1, h, 1, L)
@@ -545,11 +563,12 @@ class T5Cache(_CachedModel):
         def self_attend(i, attention, x):
             return self._step_attention(attention, x, caches, i, t, mask, bias)
         return self._decoder(self._embed(tokens), self_attend, cross, context_mask,
-                             table), caches
+                             table), caches, extra
 
     def _run_step(self, state, fed):
-        logits, state.self_kv = self.step(state.self_kv, state.extra, state.table, fed,
-                                          state.start, np.int32(state.t))
+        logits, state.self_kv, state.extra = self.step(
+            state.self_kv, state.extra, state.table, fed, state.start, np.int32(state.t),
+            *state.take_copies())
         return logits
 
     def _extra_shapes(self, width):
