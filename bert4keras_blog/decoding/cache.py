@@ -504,7 +504,7 @@ class T5Cache(_CachedModel):
                 tf.TensorSpec([None, 1, None, 1], K.floatx())],
             table, int_vector, int_vector, tf.TensorSpec([], tf.int32), int_vector, int_vector])
 
-    def _decoder(self, x, self_attend, cross, context_mask, table):
+    def _decode(self, x, self_attend, cross, context_mask, table):
         """The decoder blocks on x (b, d_model) of one token per row;
         cross = [(k, v)] per layer; context_mask (b, 1, encoder width)."""
         for i, (self_att, n1, n2, cross_att, n3, ffn) in enumerate(self.layers):
@@ -543,7 +543,7 @@ class T5Cache(_CachedModel):
             return attention.o_dense(_attend(self._query(attention, x), k, v,
                                              tf.ones_like(x[:, :, :1], tf.bool), None,
                                              bias)[:, 0])
-        logits = self._decoder(self._embed(start_tokens), self_attend, cross, context_mask,
+        logits = self._decode(self._embed(start_tokens), self_attend, cross, context_mask,
                                table)
         return logits, caches, [t for kv in cross for t in kv], tf.cast(context_mask[:, 0],
                                                                        K.floatx())
@@ -562,7 +562,7 @@ class T5Cache(_CachedModel):
 
         def self_attend(i, attention, x):
             return self._step_attention(attention, x, caches, i, t, mask, bias)
-        return self._decoder(self._embed(tokens), self_attend, cross, context_mask,
+        return self._decode(self._embed(tokens), self_attend, cross, context_mask,
                              table), caches, extra
 
     def _run_step(self, state, fed):
