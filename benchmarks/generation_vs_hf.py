@@ -11,11 +11,12 @@ both sides; speed does not depend on the values):
 
 Settings: a 64-token input (batch 1) or 16 inputs of 48-64 tokens
 (batch 16; base LM also 64), exactly N new tokens (no end token: N = 32,
-16 with ``--quick``), greedy, beam 3 and top-p 0.9 sampling. Both sides run
-on 2 threads, warmed up first (tracing is not timed). Memory: each side
-runs in its own process; "MB" is the peak resident memory during the row
-minus that process's runtime alone (Python + TensorFlow or PyTorch, before
-any model), which is printed separately.
+16 with ``--quick``, which also leaves out batch 64), greedy, beam 3 and
+top-p 0.9 sampling. Both sides run on 2 threads, warmed up first (tracing is
+not timed); each time is the median of 3 runs. Memory: each side runs in its
+own process; "MB" is the peak resident memory during the row's runs minus
+that process's runtime alone (Python + TensorFlow or PyTorch, before any
+model), which is printed separately.
 
 Checks, printed with the table: every batch-1 greedy and beam output equals
 bert4keras' decoder's; every batch-16 output equals the same input decoded
@@ -84,17 +85,24 @@ def inputs(model, batch, vocab):
 
 
 def rows_of(model, quick):
-    batches = [1, 16] + ([64] if model == 'base LM' else [])
+    batches = [1, 16] + ([64] if model == 'base LM' and not quick else [])
     return [(search, batch) for batch in batches for search in SEARCHES
             if batch != 64 or search == 'greedy']
 
 
-def timed(run):
-    with PeakMemory() as memory:
-        start = time.perf_counter()
-        result = run()
-        seconds = time.perf_counter() - start
-    return result, seconds, memory.peak
+REPEATS = 3
+
+
+def timed(run, repeats=1):
+    """(first result, median seconds of ``repeats`` runs, largest peak RSS)."""
+    results, seconds, peaks = [], [], []
+    for _ in range(repeats):
+        with PeakMemory() as memory:
+            start = time.perf_counter()
+            results.append(run())
+            seconds.append(time.perf_counter() - start)
+        peaks.append(memory.peak)
+    return results[0], float(np.median(seconds)), max(peaks)
 
 
 # ------------------------------------------------------------ prepare
@@ -214,7 +222,7 @@ def run_ours(model, folder, new_tokens, quick):
         batch = inputs(model, size, config['vocab_size'])
         for warm in (batch[:1], batch):  # traces, and the slot count of this batch
             search(make(2), name, warm)
-        ids, seconds, peak = timed(lambda: search(decoder, name, batch))
+        ids, seconds, peak = timed(lambda: search(decoder, name, batch), REPEATS)
         out['rows'].append({'search': name, 'batch': size, 'seconds': seconds,
                             'peak_mb': peak - runtime,
                             'ids': [list(map(int, x[start:])) for x in ids[:2]]})
@@ -275,7 +283,7 @@ def run_hf(model, folder, new_tokens, quick):
     for name, size in rows_of(model, quick):
         batch = inputs(model, size, config['vocab_size'])
         search(name, batch, 2)
-        ids, seconds, peak = timed(lambda: search(name, batch, new_tokens))
+        ids, seconds, peak = timed(lambda: search(name, batch, new_tokens), REPEATS)
         out['rows'].append({'search': name, 'batch': size, 'seconds': seconds,
                             'peak_mb': peak - runtime, 'ids': ids[:2].tolist()})
     return out
@@ -342,7 +350,7 @@ NEW_TOKENS = [32]
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true',
-                        help='base LM only, 16 new tokens (under 3 minutes)')
+                        help='base LM only, batch 1 and 16, 16 new tokens (under 3 minutes)')
     parser.add_argument('--role', choices=['prepare', 'ours', 'hf'], help=argparse.SUPPRESS)
     parser.add_argument('--model', help=argparse.SUPPRESS)
     parser.add_argument('--folder', help=argparse.SUPPRESS)

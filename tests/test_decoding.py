@@ -270,3 +270,72 @@ def test_searches_on_one_model_do_not_share_buffers(lm):
             run[0], run[1] = cache.advance(run[1], [0], [token])
     for run, expected in zip(runs, alone):
         np.testing.assert_array_equal(run[2], expected)
+
+
+_MALLOC_CHECK = '''
+import numpy as np
+from bert4keras_blog.decoding.cache import reuse_freed_memory, release_freed_memory
+
+def rss_mb():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * 4096 / 2 ** 20
+
+reuse_freed_memory()
+before = rss_mb()
+block = np.ones(300 * 2 ** 18, 'float32')  # 300 MB, touched
+del block
+kept = rss_mb() - before
+ran = release_freed_memory()
+print(kept, rss_mb() - before, ran)
+'''
+
+
+@pytest.mark.parametrize('setting', ['tuned', 'default'])
+def test_freed_search_buffers_are_kept_for_reuse_then_given_back(setting):
+    """Tuned, glibc keeps a freed 300 MB block (the next step reuses its
+    pages) until a search ends and gives it back; with
+    BERT4KERAS_BLOG_MALLOC=default malloc is left as it is."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+    if setting == 'default':
+        env['BERT4KERAS_BLOG_MALLOC'] = 'default'
+    out = subprocess.run([sys.executable, '-c', _MALLOC_CHECK], capture_output=True,
+                         text=True, env=env, check=True).stdout.split()
+    kept, after, ran = float(out[-3]), float(out[-2]), out[-1] == 'True'
+    if setting == 'tuned':
+        assert kept > 250 and ran
+    else:
+        assert kept < 50 and not ran
+    assert after < 50
+
+
+@pytest.mark.parametrize('shape, Cached', [('lm', LMDecoder), ('t5', T5Decoder)])
+def test_weights_changed_between_searches_are_used_and_snapshots_kept(shape, Cached, request):
+    """A search reads the output layer from a snapshot that shares the
+    variable's buffer. A training step between two searches must reach
+    the next search, and must not change a search already under way."""
+    model, inputs = request.getfixturevalue(shape)
+    decoder = Cached(model, end_id=-1, maxlen=4)
+    before, running = decoder._start([inputs[0]])
+    variable = (decoder.cache.token.embeddings if getattr(decoder.cache, 'output_lm', None)
+                is None else decoder.cache.output_lm.kernel)
+    saved = variable.numpy()
+    try:
+        # what an optimizer does: a sparse (scatter) update to some rows, then a dense one
+        rows = tf.constant([0, 5, 7])
+        variable.scatter_add(tf.IndexedSlices(tf.ones([3, variable.shape[1]]), rows))
+        variable.assign_add(0.01 * tf.ones_like(variable))
+        np.testing.assert_array_equal(running.table.numpy(), saved)  # the running search
+        fresh = Cached(model, end_id=-1, maxlen=4)
+        after, _ = fresh._start([inputs[0]])
+        reference = {'lm': ReferenceLM, 't5': ReferenceT5}[shape](
+            model, end_id=-1, maxlen=4, start_id=0 if shape == 't5' else None)
+        expected, _ = reference.predict([x[None] for x in inputs[0]],
+                                        decoder.first_output_ids, None, 1, 'logits')
+        np.testing.assert_allclose(log_probabilities(after), expected, atol=1e-4)
+        assert np.abs(after - before).max() > 1e-3
+        assert fresh.cache is decoder.cache  # the same cached model saw the update
+    finally:
+        variable.assign(saved)

@@ -18,6 +18,7 @@ Public API (used by ``decoding.search`` and ``xiangqi.player``):
     T5Cache(t5): T5 v1.1 / mT5 decoders; encoder and cross keys/values once.
     shared_cache(cls, model, *args): one cache (and its traced graphs) per model.
     reuse_freed_memory(): glibc keeps freed blocks for reuse (see its docstring).
+    release_freed_memory(): gives them back when a search ends.
     cache.start(batch, width=None) -> (logits, state)
     cache.admit(state, batch) -> logits of the new rows (appended after the others)
     cache.advance(state, rows, tokens) -> (logits, state); ``rows[j]`` is the
@@ -34,7 +35,7 @@ from bert4keras_blog.backend import K, tf
 from bert4keras_blog.errors import BlogError
 from bert4keras_blog.internals import call_count, relative_position_bias, t5_decoder
 
-__all__ = ['BertCache', 'T5Cache', 'shared_cache', 'reuse_freed_memory']
+__all__ = ['BertCache', 'T5Cache', 'shared_cache', 'reuse_freed_memory', 'release_freed_memory']
 
 _NEG = -1e12  # what bert4keras' attention masking amounts to after softmax
 _COLUMNS = 64  # column counts are rounded up to a multiple of this
@@ -90,23 +91,41 @@ def _put(cache, slots, end, values):
     return tf.reshape(flat, shape)
 
 
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+    except OSError:
+        return None
+
+
 def reuse_freed_memory():
     """Asks glibc to serve large blocks from its heap and keep up to 512 MB
     of freed memory, so the per-step buffers of a search (logits, copied
     rows) reuse pages instead of mapping fresh ones and faulting them in
     (a third of a batch-16 beam search's time at base size). Process-wide,
     so it runs once when the first cached model is built; set
-    ``BERT4KERAS_BLOG_MALLOC=default`` to leave malloc alone."""
+    ``BERT4KERAS_BLOG_MALLOC=default`` to leave malloc alone. Each search
+    hands what it freed back when it ends (``release_freed_memory``)."""
     global _MALLOC_TUNED
     if _MALLOC_TUNED or os.environ.get('BERT4KERAS_BLOG_MALLOC') == 'default':
         return
+    libc = _libc()
+    if libc is None or not hasattr(libc, 'mallopt'):  # not glibc: nothing to tune
+        return
+    libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+    libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
     _MALLOC_TUNED = True
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        pass
+
+
+def release_freed_memory():
+    """Returns the heap's free pages to the system (glibc ``malloc_trim``),
+    so a process does not keep a finished search's buffers. Only after
+    ``reuse_freed_memory`` has tuned malloc; returns whether it ran."""
+    libc = _libc() if _MALLOC_TUNED else None
+    if libc is None or not hasattr(libc, 'malloc_trim'):
+        return False
+    libc.malloc_trim(0)
+    return True
 
 
 _MALLOC_TUNED = False
@@ -173,6 +192,13 @@ class _CachedModel(object):
             attention.heads, attention.key_size, attention.head_size
         self.scale = attention.key_size ** 0.5 if attention.attention_scale else None
         self._write = tf.function(self._write_graph, reduce_retracing=True)
+
+    def _traced_step(self):
+        """The step's one trace (made on first use): calling it directly
+        skips matching every argument against the traces at each step."""
+        if getattr(self, '_step_trace', None) is None:
+            self._step_trace = self.step.get_concrete_function()
+        return self._step_trace
 
     def _keys_values(self, attention, x):
         return (_split_heads(attention.k_dense(x), self.heads, self.key_size),
@@ -319,6 +345,18 @@ def _times_transposed(x, table):
     return tf.transpose(tf.matmul(table, x, transpose_b=True))
 
 
+def _snapshot(variable):
+    """The variable's value as a tensor that shares its buffer. After any
+    lookup (a predict or fit does one) TensorFlow copies the whole variable
+    on every dense read; turning that mode off makes this read free, and a
+    later lookup or update gives the variable a fresh buffer and leaves
+    this one as it was. Our graphs look tokens up in the snapshot, so they
+    do not turn the mode back on."""
+    if hasattr(tf.raw_ops, 'DisableCopyOnRead'):
+        tf.raw_ops.DisableCopyOnRead(resource=variable.handle)
+    return tf.identity(variable)
+
+
 def _left_pad(seqs, width):
     return np.array([np.pad(s, (width - len(s), 0)) for s in seqs], 'int32')
 
@@ -364,8 +402,8 @@ class BertCache(_CachedModel):
             self._cache_specs(len(self.layers)), table, int_vector, int_vector, int_vector,
             int_vector, tf.TensorSpec([], tf.int32), int_vector, int_vector])
 
-    def _embed(self, token_ids, segment_ids, positions):
-        x = self.token(token_ids)
+    def _embed(self, token_ids, segment_ids, positions, table):
+        x = tf.gather(table, token_ids)  # the token embeddings (see ``table``)
         if self.segment is not None:
             x = x + self.segment(segment_ids)
         x = x + tf.gather(self.position.embeddings, positions)
@@ -384,18 +422,16 @@ class BertCache(_CachedModel):
         return self.mlm_bias(_times_transposed(x, table))
 
     def table(self):
-        """The token embeddings as a tensor, taken once per search: once the
-        embedding variable has served a lookup (any predict or fit),
-        TensorFlow copies all of it on every dense read, which the tied
-        output layer would pay at every step (65 MB at base size)."""
-        return tf.identity(self.token.embeddings)
+        """The token embeddings, taken once per search (``_snapshot``): the
+        tied output layer reads all of them at every step."""
+        return _snapshot(self.token.embeddings)
 
     def _prefill(self, token_ids, segment_ids, starts, table):
         """Left-padded prompts (row i starts at column ``starts[i]``) ->
         logits at the last column, keys/values (b, heads, width, size) per layer."""
         columns = tf.range(tf.shape(token_ids)[1])
         positions = tf.maximum(columns[None] - starts[:, None], 0)
-        x = self._embed(token_ids, segment_ids, positions)
+        x = self._embed(token_ids, segment_ids, positions, table)
         valid = columns[None] >= starts[:, None]  # (b, k)
         if self.lm:
             allowed = (columns[None, :] <= columns[:, None])[None]  # (1, j, k)
@@ -416,7 +452,7 @@ class BertCache(_CachedModel):
 
     def _step(self, caches, table, tokens, positions, segments, start, t, sources, targets):
         caches = self._copy_graph(caches, sources, targets)
-        x = self._embed(tokens, segments, positions)
+        x = self._embed(tokens, segments, positions, table)
         mask = self._live_columns(start, t, tf.shape(caches[0])[2])
         for i, layer in enumerate(self.layers):
             x = self._block(x, layer, lambda attention, x: self._step_attention(
@@ -427,9 +463,9 @@ class BertCache(_CachedModel):
         if state.position[state.rows].max(initial=0) >= self.max_position:
             raise BlogError('the sequence is longer than the model\'s %d positions'
                             % self.max_position)
-        logits, state.self_kv = self.step(state.self_kv, state.table, fed, state.position,
-                                          state.segment, state.start, np.int32(state.t),
-                                          *state.take_copies())
+        logits, state.self_kv = self._traced_step()(
+            state.self_kv, state.table, fed, state.position, state.segment, state.start,
+            np.int32(state.t), *state.take_copies())
         return logits
 
     def start(self, batch, width=None):
@@ -517,13 +553,13 @@ class T5Cache(_CachedModel):
         return _times_transposed(x, table) if self.output_lm is None else tf.matmul(x, table)
 
     def table(self):
-        """The output layer's weights as a tensor, taken once per search (a
-        tied layer is the token embeddings: see ``BertCache.table``)."""
-        return tf.identity(self.token.embeddings if self.output_lm is None
-                           else self.output_lm.kernel)
+        """The output layer's weights, taken once per search (``_snapshot``;
+        a tied layer is the token embeddings)."""
+        return _snapshot(self.token.embeddings if self.output_lm is None
+                         else self.output_lm.kernel)
 
-    def _embed(self, tokens):
-        x = self.token(tokens)
+    def _embed(self, tokens, table):
+        x = tf.gather(table, tokens) if self.output_lm is None else self.token(tokens)
         return self.mapping(x) if self.mapping is not None else x
 
     def _prefill(self, encoder_ids, start_tokens, table):
@@ -543,7 +579,7 @@ class T5Cache(_CachedModel):
             return attention.o_dense(_attend(self._query(attention, x), k, v,
                                              tf.ones_like(x[:, :, :1], tf.bool), None,
                                              bias)[:, 0])
-        logits = self._decode(self._embed(start_tokens), self_attend, cross, context_mask,
+        logits = self._decode(self._embed(start_tokens, table), self_attend, cross, context_mask,
                                table)
         return logits, caches, [t for kv in cross for t in kv], tf.cast(context_mask[:, 0],
                                                                        K.floatx())
@@ -562,11 +598,11 @@ class T5Cache(_CachedModel):
 
         def self_attend(i, attention, x):
             return self._step_attention(attention, x, caches, i, t, mask, bias)
-        return self._decode(self._embed(tokens), self_attend, cross, context_mask,
+        return self._decode(self._embed(tokens, table), self_attend, cross, context_mask,
                              table), caches, extra
 
     def _run_step(self, state, fed):
-        logits, state.self_kv, state.extra = self.step(
+        logits, state.self_kv, state.extra = self._traced_step()(
             state.self_kv, state.extra, state.table, fed, state.start, np.int32(state.t),
             *state.take_copies())
         return logits
