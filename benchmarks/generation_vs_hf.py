@@ -13,10 +13,10 @@ Settings: a 64-token input (batch 1) or 16 inputs of 48-64 tokens
 (batch 16; base LM also 64), exactly N new tokens (no end token: N = 32,
 16 with ``--quick``, which also leaves out batch 64), greedy, beam 3 and
 top-p 0.9 sampling. Both sides run on 2 threads, warmed up first (tracing is
-not timed); each time is the median of 3 runs. Memory: each side runs in its
-own process; "MB" is the peak resident memory during the row's runs minus
-that process's runtime alone (Python + TensorFlow or PyTorch, before any
-model), which is printed separately.
+not timed); each time is the median of 3 runs (one with ``--quick``).
+Memory: each side runs in its own process; "MB" is the peak resident memory
+during the row's runs minus that process's runtime alone (Python +
+TensorFlow or PyTorch, before any model), which is printed separately.
 
 Checks, printed with the table: every batch-1 greedy and beam output equals
 bert4keras' decoder's; every batch-16 output equals the same input decoded
@@ -90,7 +90,7 @@ def rows_of(model, quick):
             if batch != 64 or search == 'greedy']
 
 
-REPEATS = 3
+REPEATS = [3]  # --quick: 1
 
 
 def timed(run, repeats=1):
@@ -222,7 +222,7 @@ def run_ours(model, folder, new_tokens, quick):
         batch = inputs(model, size, config['vocab_size'])
         for warm in (batch[:1], batch):  # traces, and the slot count of this batch
             search(make(2), name, warm)
-        ids, seconds, peak = timed(lambda: search(decoder, name, batch), REPEATS)
+        ids, seconds, peak = timed(lambda: search(decoder, name, batch), REPEATS[0])
         out['rows'].append({'search': name, 'batch': size, 'seconds': seconds,
                             'peak_mb': peak - runtime,
                             'ids': [list(map(int, x[start:])) for x in ids[:2]]})
@@ -283,7 +283,7 @@ def run_hf(model, folder, new_tokens, quick):
     for name, size in rows_of(model, quick):
         batch = inputs(model, size, config['vocab_size'])
         search(name, batch, 2)
-        ids, seconds, peak = timed(lambda: search(name, batch, new_tokens), REPEATS)
+        ids, seconds, peak = timed(lambda: search(name, batch, new_tokens), REPEATS[0])
         out['rows'].append({'search': name, 'batch': size, 'seconds': seconds,
                             'peak_mb': peak - runtime, 'ids': ids[:2].tolist()})
     return out
@@ -350,7 +350,8 @@ NEW_TOKENS = [32]
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true',
-                        help='base LM only, batch 1 and 16, 16 new tokens (under 3 minutes)')
+                        help='base LM only, batch 1 and 16, 16 new tokens, one run per row '
+                        '(under 3 minutes)')
     parser.add_argument('--role', choices=['prepare', 'ours', 'hf'], help=argparse.SUPPRESS)
     parser.add_argument('--model', help=argparse.SUPPRESS)
     parser.add_argument('--folder', help=argparse.SUPPRESS)
@@ -358,6 +359,8 @@ def main(argv=None):
     parser.add_argument('--only', choices=['base LM', 'mT5-small'], help='one model')
     parser.add_argument('--json', help='also write every figure to this JSON file')
     args = parser.parse_args(argv)
+    if args.quick:
+        REPEATS[0] = 1
     if args.role:
         run = {'prepare': prepare, 'ours': run_ours, 'hf': run_hf}[args.role]
         result = run(args.model, args.folder, args.tokens) if args.role == 'prepare' \
