@@ -26,6 +26,7 @@ Public API (used by ``decoding.search`` and ``xiangqi.player``):
 """
 import ctypes
 import ctypes.util
+import functools
 import os
 import weakref
 
@@ -91,7 +92,9 @@ def _put(cache, slots, end, values):
     return tf.reshape(flat, shape)
 
 
+@functools.lru_cache(maxsize=None)
 def _libc():
+    """glibc, looked up once (``find_library`` runs an external lookup)."""
     try:
         return ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
     except OSError:
