@@ -217,22 +217,28 @@ def run_ours(model, folder, new_tokens, quick):
         return [s[0] for s in dec.batch_random_sample(items, n=1, topp=0.9, seed=0)]
 
     out = {'runtime_mb': runtime, 'loaded_mb': loaded, 'rows': [], 'checks': []}
+    outputs = []
     for name, size in rows_of(model, quick):
         batch = inputs(model, size, config['vocab_size'])
         for warm in (batch[:1], batch):  # traces, and the slot count of this batch
             search(make(2), name, warm)
-        release_freed_memory()  # what bert4keras' decoder freed is not this row's
+        release_freed_memory()
         ids, seconds, peak = timed(lambda: search(decoder, name, batch), REPEATS[0])
         out['rows'].append({'search': name, 'batch': size, 'seconds': seconds,
                             'peak_mb': peak - runtime,
                             'ids': [list(map(int, x[start:])) for x in ids[:2]]})
+        outputs.append((batch, ids))
+    # The checks run after every timed row, so that no row's memory holds
+    # what bert4keras' decoder left behind.
+    for row, (batch, ids) in zip(out['rows'], outputs):
+        name, size = row['search'], row['batch']
         if name == 'top-p 0.9':
             continue
         if size == 1:
             topk = 3 if name == 'beam 3' else 1
             expected, base_seconds, _ = timed(lambda: reference.generate(batch[0], topk) if start
                                               else reference.beam_search([batch[0]], topk))
-            out['rows'][-1]['baseline_seconds'] = base_seconds
+            row['baseline_seconds'] = base_seconds
             same = np.array_equal(expected, ids[0])
             what = 'bert4keras %s' % name
         elif size == 16:

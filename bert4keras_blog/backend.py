@@ -17,7 +17,12 @@ Public API:
 
 What it does, in order (each step is needed, see ../shared/STACK_NOTES.md):
 1. ``TF_KERAS=1`` and ``TF_USE_LEGACY_KERAS=1`` before TensorFlow loads, so
-   bert4keras picks tf.keras and tf.keras is tf_keras, not Keras 3.
+   bert4keras picks tf.keras and tf.keras is tf_keras, not Keras 3. Also
+   ``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1``: on CPUs where TensorFlow turns
+   oneDNN on (AVX-512 VNNI/BF16, AMX), its CPU allocator is otherwise a pool
+   that keeps every freed block, so loading mT5-small (1.2 GB of weights)
+   left 2.6 GB resident, and a freed 256 MB tensor stayed resident; with
+   malloc both go back. Set it to 0 before importing to keep the pool.
 2. A ``distutils.util.strtobool`` stand-in on Python 3.12+, where
    ``distutils`` is gone (bert4keras' backend imports it).
 3. ``tf.keras`` is resolved before bert4keras does
@@ -96,6 +101,7 @@ import warnings
 os.environ.setdefault('TF_KERAS', '1')
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('TF_ONEDNN_USE_SYSTEM_ALLOCATOR', '1')
 
 from bert4keras_blog.errors import CheckpointMismatchError, StackError  # noqa: E402
 

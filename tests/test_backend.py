@@ -1,4 +1,5 @@
 """bert4keras 0.11.5 works unchanged after ``import bert4keras_blog``."""
+import os
 import subprocess
 import sys
 from importlib import metadata
@@ -214,3 +215,29 @@ def test_importing_bert4keras_first_is_explained():
                                  if k not in ('TF_KERAS', 'TF_USE_LEGACY_KERAS')})
     assert result.returncode != 0
     assert 'put `import bert4keras_blog` before any bert4keras import' in result.stderr
+
+
+_FREED_TENSOR = """
+def rss():
+    return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2 ** 20
+import bert4keras_blog
+from bert4keras_blog.backend import tf
+tf.constant(1.0) + 1
+base = rss()
+x = tf.fill([64 << 20], 1.0) + 1  # 256 MB, written
+peak = rss()
+del x
+print(peak - base, rss() - base)
+"""
+
+
+def test_freed_tensors_leave_memory_even_where_tensorflow_uses_onednn():
+    """TensorFlow's oneDNN allocator (on by default on AVX-512 VNNI/BF16
+    CPUs) keeps freed blocks in a pool; imported through us, freed tensors
+    go back to the system on every CPU."""
+    env = {k: v for k, v in os.environ.items() if k != 'TF_ONEDNN_USE_SYSTEM_ALLOCATOR'}
+    out = subprocess.run([sys.executable, '-c', _FREED_TENSOR], capture_output=True,
+                         text=True, env=dict(env, TF_CPP_MIN_LOG_LEVEL='3'), check=True)
+    peak, after = map(float, out.stdout.split()[-2:])
+    assert peak > 200  # the tensors were resident
+    assert after < 64, out.stdout

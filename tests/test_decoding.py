@@ -339,3 +339,27 @@ def test_weights_changed_between_searches_are_used_and_snapshots_kept(shape, Cac
         assert fresh.cache is decoder.cache  # the same cached model saw the update
     finally:
         variable.assign(saved)
+
+
+@pytest.mark.parametrize('k', [1, 3, 12])
+def test_beam_candidates_equal_a_partition_of_the_full_scores(k):
+    """A beam step reads each row's best ``k`` tokens from ``_Scores``
+    without taking the logarithm of every token: the tokens must be the
+    best ``k`` of the full ``log_probabilities`` and carry the same bits,
+    tokens a constraint rules out included (-inf)."""
+    from bert4keras_blog.decoding.search import _Scores
+    rng = np.random.default_rng(k)
+    logits = (rng.standard_normal((5, 3000)) * 4).astype('float32')
+    keep = rng.random(3000) < 0.002  # row 2 may take only a handful of tokens
+    for temperature in (1, 0.7):
+        full = log_probabilities(logits, temperature)
+        full[2, ~keep] = -np.inf
+        scores = _Scores(logits, temperature)
+        scores.ban(2, keep)
+        tokens, values = scores.best(1, 3, k)
+        np.testing.assert_array_equal(values, np.take_along_axis(full[1:4], tokens, 1))
+        np.testing.assert_array_equal(np.sort(values, 1), np.sort(full[1:4], 1)[:, -k:])
+        assert (np.isneginf(values[1]).sum() == max(k - keep.sum(), 0))
+        np.testing.assert_array_equal(scores.rows(0, 5), full)
+        probas = scores.probabilities(0, 5)
+        np.testing.assert_allclose(probas, np.exp(full), atol=1e-9, rtol=1e-5)
