@@ -22,6 +22,8 @@ Checks, printed with the table: every batch-1 greedy and beam output equals
 bert4keras' decoder's; every batch-16 output equals the same input decoded
 alone; and a peer check of the logits against Hugging Face at full size
 (one greedy step after another, largest absolute difference per step).
+The checks run after every timed row, so no row's memory holds what
+bert4keras' decoder left behind.
 
 Usage: python benchmarks/generation_vs_hf.py [--quick]
 Last line: min_ratio_vs_hf=<smallest ours/HF speed ratio over all rows>.
@@ -228,8 +230,7 @@ def run_ours(model, folder, new_tokens, quick):
                             'peak_mb': peak - runtime,
                             'ids': [list(map(int, x[start:])) for x in ids[:2]]})
         outputs.append((batch, ids))
-    # The checks run after every timed row, so that no row's memory holds
-    # what bert4keras' decoder left behind.
+    # checks after every timed row (see the module docstring)
     for row, (batch, ids) in zip(out['rows'], outputs):
         name, size = row['search'], row['batch']
         if name == 'top-p 0.9':
