@@ -1,4 +1,5 @@
 """Post 3: exact, safe evaluation; ape210k loading; synthetic problems; codec."""
+import gc
 import json
 import re
 import time
@@ -65,10 +66,14 @@ HOSTILE = [
 
 @pytest.mark.parametrize('text', HOSTILE)
 def test_hostile_input_fails_fast(text):
-    start = time.perf_counter()
+    # CPU time of this process after a collection: what the evaluator costs,
+    # not a pause of the machine or a garbage collection of the whole suite
+    # (a 1.6 s wall-clock stall was seen once in the full suite)
+    gc.collect()
+    start = time.process_time()
     with pytest.raises(MathExpressionError):
         evaluate(text)
-    assert time.perf_counter() - start < 0.1
+    assert time.process_time() - start < 0.1
 
 
 def test_evaluator_never_uses_eval():
