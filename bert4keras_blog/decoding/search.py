@@ -13,7 +13,8 @@ __all__ = ['UniLMDecoder', 'LMDecoder', 'T5Decoder', 'log_probabilities']
 
 def log_probabilities(logits, temperature=1.0):
     """log(softmax(logits / T) + 1e-12): AutoRegressiveDecoder's beam score."""
-    return _Scores(logits, temperature).rows(0, len(logits))
+    scores = _Scores(logits, temperature)
+    return scores._log(scores.exps, scores.sums)
 
 
 class _Scores(object):
