@@ -48,13 +48,9 @@ class _Scores(object):
             logp[exps == self._BANNED] = -np.inf
         return logp
 
-    def rows(self, first, count):
-        """The scores of rows first .. first + count - 1, all tokens."""
-        part = slice(first, first + count)
-        return self._log(self.exps[part], self.sums[part])
-
     def probabilities(self, first, count):
-        """softmax(logits / T) of those rows, 0 where ruled out."""
+        """softmax(logits / T) of rows first .. first + count - 1, 0 where
+        ruled out."""
         part = slice(first, first + count)
         probas = self.exps[part] / self.sums[part]
         if self.banned:
