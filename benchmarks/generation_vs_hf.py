@@ -188,7 +188,6 @@ def run_ours(model, folder, new_tokens, quick):
     runtime = rss_mb()
     from bert4keras.models import build_transformer_model
     from bert4keras_blog.decoding import LMDecoder, ReferenceLM, ReferenceT5, T5Decoder
-    from bert4keras_blog.decoding.cache import release_freed_memory
     with open(os.path.join(folder, 'config.json')) as f:
         config = json.load(f)
     prefix = os.path.join(folder, 'ckpt', 'model.ckpt')
@@ -224,7 +223,6 @@ def run_ours(model, folder, new_tokens, quick):
         batch = inputs(model, size, config['vocab_size'])
         for warm in (batch[:1], batch):  # traces, and the slot count of this batch
             search(make(2), name, warm)
-        release_freed_memory()
         ids, seconds, peak = timed(lambda: search(decoder, name, batch), REPEATS[0])
         out['rows'].append({'search': name, 'batch': size, 'seconds': seconds,
                             'peak_mb': peak - runtime,
