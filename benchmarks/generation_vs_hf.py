@@ -13,7 +13,9 @@ Settings: a 64-token input (batch 1) or 16 inputs of 48-64 tokens
 (batch 16; base LM also 64), exactly N new tokens (no end token: N = 32,
 16 with ``--quick``, which also leaves out batch 64), greedy, beam 3 and
 top-p 0.9 sampling. Both sides run on 2 threads, warmed up first (tracing is
-not timed); each time is the median of 3 runs (one with ``--quick``).
+not timed); each time is the median of 3 runs (one with ``--quick``), and
+the two sides' runs of a row alternate, so a slow spell of the (shared)
+machine does not fall on one side only.
 Memory: each side runs in its own process; "MB" is the peak resident memory
 during the row's runs minus that process's runtime alone (Python +
 TensorFlow or PyTorch, before any model), which is printed separately.
@@ -93,18 +95,6 @@ def rows_of(model, quick):
 REPEATS = [3]  # --quick: 1
 
 
-def timed(run, repeats=1):
-    """(first result, median seconds of ``repeats`` runs, largest peak RSS)."""
-    results, seconds, peaks = [], [], []
-    for _ in range(repeats):
-        with PeakMemory() as memory:
-            start = time.perf_counter()
-            results.append(run())
-            seconds.append(time.perf_counter() - start)
-        peaks.append(memory.peak)
-    return results[0], float(np.median(seconds)), max(peaks)
-
-
 # ------------------------------------------------------------ prepare
 
 def prepare(model, folder, new_tokens):
@@ -178,100 +168,118 @@ def peer_check(model, decoder, peer, prompt, steps):
             'logit_scale': float(np.abs(logits).max())}
 
 
-# ------------------------------------------------------------ ours
+# ------------------------------------------------------------ the two sides
 
-def run_ours(model, folder, new_tokens, quick):
-    sys.path.insert(0, ROOT)
-    import bert4keras_blog  # noqa: F401
-    from bert4keras_blog.backend import tf
-    tf.constant(1.0) + 1
-    runtime = rss_mb()
-    from bert4keras.models import build_transformer_model
-    from bert4keras_blog.decoding import LMDecoder, ReferenceLM, ReferenceT5, T5Decoder
-    with open(os.path.join(folder, 'config.json')) as f:
-        config = json.load(f)
-    prefix = os.path.join(folder, 'ckpt', 'model.ckpt')
-    if model == 'base LM':
-        transformer = build_transformer_model(checkpoint_path=prefix, application='lm',
-                                              with_mlm=True, return_keras_model=False,
-                                              **config)
-        net = transformer.model
-        make = lambda n: LMDecoder(net, end_id=-1, maxlen=n)  # noqa: E731
-        reference = ReferenceLM(net, start_id=None, end_id=-1, maxlen=new_tokens)
-        start = 0
-    else:
-        net = build_transformer_model(checkpoint_path=prefix, model='mt5.1.1',
-                                      return_keras_model=False, **config)
-        make = lambda n: T5Decoder(net, end_id=-1, maxlen=n)  # noqa: E731
-        reference = ReferenceT5(net, encoder_once=True, start_id=0, end_id=-1,
-                                maxlen=new_tokens)
-        start = 1
-    loaded = rss_mb()
-    decoder = make(new_tokens)
+class Side(object):
+    """One side of the comparison, run in its own process (``serve``):
+    ``warm(i)`` traces row ``i``, ``run(i)`` times one run of it."""
 
-    def search(dec, name, batch):
+    def __init__(self, model, folder, new_tokens, quick):
+        with open(os.path.join(folder, 'config.json')) as f:
+            self.config = json.load(f)
+        self.model, self.new_tokens = model, new_tokens
+        self.rows = rows_of(model, quick)
+        self.batches = [inputs(model, size, self.config['vocab_size'])
+                        for _, size in self.rows]
+        self.results = {}
+
+    def run(self, i):
+        name = self.rows[i][0]
+        with PeakMemory() as memory:
+            start = time.perf_counter()
+            ids = self.search(name, self.batches[i], self.new_tokens)
+            seconds = time.perf_counter() - start
+        self.results.setdefault(i, ids)
+        return {'seconds': seconds, 'peak_mb': memory.peak - self.runtime,
+                'ids': [list(map(int, x)) for x in ids[:2]]}
+
+
+class Ours(Side):
+    def __init__(self, model, folder, new_tokens, quick):
+        Side.__init__(self, model, folder, new_tokens, quick)
+        sys.path.insert(0, ROOT)
+        import bert4keras_blog  # noqa: F401
+        from bert4keras_blog.backend import tf
+        tf.constant(1.0) + 1
+        self.runtime = rss_mb()
+        from bert4keras.models import build_transformer_model
+        from bert4keras_blog.decoding import LMDecoder, ReferenceLM, ReferenceT5, T5Decoder
+        prefix = os.path.join(folder, 'ckpt', 'model.ckpt')
+        if model == 'base LM':
+            net = build_transformer_model(checkpoint_path=prefix, application='lm',
+                                          with_mlm=True, **self.config)
+            self.make = lambda n: LMDecoder(net, end_id=-1, maxlen=n)
+            self.reference = ReferenceLM(net, start_id=None, end_id=-1, maxlen=new_tokens)
+            self.first = 0
+        else:
+            net = build_transformer_model(checkpoint_path=prefix, model='mt5.1.1',
+                                          return_keras_model=False, **self.config)
+            self.make = lambda n: T5Decoder(net, end_id=-1, maxlen=n)
+            self.reference = ReferenceT5(net, encoder_once=True, start_id=0, end_id=-1,
+                                         maxlen=new_tokens)
+            self.first = 1  # T5's outputs begin with the start id
+        self.loaded = rss_mb()
+        self.decoder = self.make(new_tokens)
+
+    def search(self, name, batch, n):
+        dec = self.decoder if n == self.new_tokens else self.make(n)
         items = [[x] for x in batch]
         if name == 'greedy':
-            return dec.batch_greedy(items)
-        if name == 'beam 3':
-            return dec.batch_beam_search(items, topk=3)
-        return [s[0] for s in dec.batch_random_sample(items, n=1, topp=0.9, seed=0)]
-
-    out = {'runtime_mb': runtime, 'loaded_mb': loaded, 'rows': [], 'checks': []}
-    outputs = []
-    for name, size in rows_of(model, quick):
-        batch = inputs(model, size, config['vocab_size'])
-        for warm in (batch[:1], batch):  # traces, and the slot count of this batch
-            search(make(2), name, warm)
-        ids, seconds, peak = timed(lambda: search(decoder, name, batch), REPEATS[0])
-        out['rows'].append({'search': name, 'batch': size, 'seconds': seconds,
-                            'peak_mb': peak - runtime,
-                            'ids': [list(map(int, x[start:])) for x in ids[:2]]})
-        outputs.append((batch, ids))
-    # checks after every timed row (see the module docstring)
-    for row, (batch, ids) in zip(out['rows'], outputs):
-        name, size = row['search'], row['batch']
-        if name == 'top-p 0.9':
-            continue
-        if size == 1:
-            topk = 3 if name == 'beam 3' else 1
-            expected, base_seconds, _ = timed(lambda: reference.generate(batch[0], topk) if start
-                                              else reference.beam_search([batch[0]], topk))
-            row['baseline_seconds'] = base_seconds
-            same = np.array_equal(expected, ids[0])
-            what = 'bert4keras %s' % name
-        elif size == 16:
-            count = 4 if quick else size
-            alone = [search(decoder, name, [x])[0] for x in batch[:count]]
-            same = all(np.array_equal(a, b) for a, b in zip(alone, ids))
-            what = '%d of batch 16 %s vs each alone' % (count, name)
+            out = dec.batch_greedy(items)
+        elif name == 'beam 3':
+            out = dec.batch_beam_search(items, topk=3)
         else:
-            continue
-        out['checks'].append({'model': model, 'what': what, 'same': bool(same)})
-    return out
+            out = [s[0] for s in dec.batch_random_sample(items, n=1, topp=0.9, seed=0)]
+        return [x[self.first:] for x in out]
+
+    def warm(self, i):
+        for batch in (self.batches[i][:1], self.batches[i]):  # traces, and this slot count
+            self.search(self.rows[i][0], batch, 2)
+
+    def checks(self):
+        """Identity checks, after every timed row (see the module docstring)."""
+        checks, baselines = [], {}
+        for i, (name, size) in enumerate(self.rows):
+            batch, ids = self.batches[i], self.results[i]
+            if name == 'top-p 0.9' or size > 16:
+                continue
+            if size == 1:
+                topk = 3 if name == 'beam 3' else 1
+                start = time.perf_counter()
+                expected = self.reference.generate(batch[0], topk) if self.first \
+                    else self.reference.beam_search([batch[0]], topk)
+                baselines[i] = time.perf_counter() - start
+                same = np.array_equal(expected[self.first:], ids[0])
+                what = 'bert4keras %s' % name
+            else:
+                count = 4 if REPEATS[0] == 1 else size
+                alone = [self.search(name, [x], self.new_tokens)[0] for x in batch[:count]]
+                same = all(np.array_equal(a, b) for a, b in zip(alone, ids))
+                what = '%d of batch 16 %s vs each alone' % (count, name)
+            checks.append({'model': self.model, 'what': what, 'same': bool(same)})
+        return {'checks': checks, 'baseline_seconds': baselines}
 
 
-# ------------------------------------------------------------ Hugging Face
+class HuggingFace(Side):
+    def __init__(self, model, folder, new_tokens, quick):
+        Side.__init__(self, model, folder, new_tokens, quick)
+        os.environ.setdefault('USE_TF', '0')
+        import torch
+        torch.set_num_threads(THREADS)
+        torch.zeros(1) + 1
+        self.runtime = rss_mb()
+        from transformers import BertLMHeadModel, MT5ForConditionalGeneration
+        cls = BertLMHeadModel if model == 'base LM' else MT5ForConditionalGeneration
+        self.net = cls.from_pretrained(os.path.join(folder, 'hf')).eval()
+        self.loaded = rss_mb()
 
-def run_hf(model, folder, new_tokens, quick):
-    os.environ.setdefault('USE_TF', '0')
-    import torch
-    torch.set_num_threads(THREADS)
-    torch.zeros(1) + 1
-    runtime = rss_mb()
-    from transformers import BertLMHeadModel, MT5ForConditionalGeneration
-    with open(os.path.join(folder, 'config.json')) as f:
-        config = json.load(f)
-    cls = BertLMHeadModel if model == 'base LM' else MT5ForConditionalGeneration
-    net = cls.from_pretrained(os.path.join(folder, 'hf')).eval()
-    loaded = rss_mb()
-
-    def search(name, batch, n):
+    def search(self, name, batch, n):
+        import torch
         width = max(len(x) for x in batch)
         ids = torch.zeros((len(batch), width), dtype=torch.long)
         mask = torch.zeros_like(ids)
         for i, x in enumerate(batch):  # decoder-only models are padded on the left
-            where = slice(width - len(x), width) if model == 'base LM' else slice(0, len(x))
+            where = slice(width - len(x), width) if self.model == 'base LM' else slice(0, len(x))
             ids[i, where], mask[i, where] = torch.tensor(x), 1
         settings = {'greedy': dict(do_sample=False, num_beams=1),
                     'beam 3': dict(do_sample=False, num_beams=3, early_stopping=False,
@@ -279,19 +287,89 @@ def run_hf(model, folder, new_tokens, quick):
                     'top-p 0.9': dict(do_sample=True, top_p=0.9, top_k=0)}[name]
         torch.manual_seed(0)
         with torch.no_grad():
-            out = net.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n,
-                               min_new_tokens=n, pad_token_id=0, eos_token_id=None,
-                               **settings)
-        return out[:, width:] if model == 'base LM' else out[:, 1:]
+            out = self.net.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n,
+                                    min_new_tokens=n, pad_token_id=0, eos_token_id=None,
+                                    **settings)
+        return (out[:, width:] if self.model == 'base LM' else out[:, 1:]).tolist()
 
-    out = {'runtime_mb': runtime, 'loaded_mb': loaded, 'rows': []}
-    for name, size in rows_of(model, quick):
-        batch = inputs(model, size, config['vocab_size'])
-        search(name, batch, 2)
-        ids, seconds, peak = timed(lambda: search(name, batch, new_tokens), REPEATS[0])
-        out['rows'].append({'search': name, 'batch': size, 'seconds': seconds,
-                            'peak_mb': peak - runtime, 'ids': ids[:2].tolist()})
-    return out
+    def warm(self, i):
+        self.search(self.rows[i][0], self.batches[i], 2)
+
+
+def serve(role, model, folder, new_tokens, quick):
+    """A side's process: builds the side, then answers one JSON line per
+    command line read (``warm i``, ``run i``, ``checks``)."""
+    side = (Ours if role == 'ours' else HuggingFace)(model, folder, new_tokens, quick)
+    answer({'runtime_mb': side.runtime, 'loaded_mb': side.loaded})
+    for line in sys.stdin:
+        command, _, arg = line.strip().partition(' ')
+        answer(getattr(side, command)(*([int(arg)] if arg else [])))
+
+
+def answer(value):
+    sys.stdout.write('@@' + json.dumps(value) + '\n')
+    sys.stdout.flush()
+
+
+class Worker(object):
+    """The parent's handle on a side's process."""
+
+    def __init__(self, role, model, folder, new_tokens, quick):
+        command = [sys.executable, os.path.abspath(__file__), '--role', role, '--model', model,
+                   '--folder', folder, '--tokens', str(new_tokens)] + \
+            (['--quick'] if quick else [])
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONWARNINGS='ignore')
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        env=env, text=True)
+        self.started = self.read()
+
+    def read(self):
+        for line in self.process.stdout:
+            if line.startswith('@@'):
+                return json.loads(line[2:])
+        raise RuntimeError('a benchmark process ended early (exit %s)' % self.process.wait())
+
+    def ask(self, command):
+        self.process.stdin.write(command + '\n')
+        self.process.stdin.flush()
+        return self.read()
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def compare(model, folder, new_tokens, quick):
+    """Both sides loaded side by side; each row warmed on both, then timed
+    runs alternate between them, so a slow spell of the machine falls on
+    both sides' runs of a row rather than on one side's."""
+    ours = Worker('ours', model, folder, new_tokens, quick)
+    theirs = Worker('hf', model, folder, new_tokens, quick)
+    try:
+        out = {side: dict(worker.started, rows=[]) for side, worker in
+               (('ours', ours), ('hf', theirs))}
+        for i, (name, size) in enumerate(rows_of(model, quick)):
+            ours.ask('warm %d' % i)
+            theirs.ask('warm %d' % i)
+            runs = {'ours': [], 'hf': []}
+            for _ in range(REPEATS[0]):
+                runs['ours'].append(ours.ask('run %d' % i))
+                runs['hf'].append(theirs.ask('run %d' % i))
+            for side, results in runs.items():
+                out[side]['rows'].append({
+                    'search': name, 'batch': size,
+                    'seconds': float(np.median([r['seconds'] for r in results])),
+                    'peak_mb': max(r['peak_mb'] for r in results), 'ids': results[0]['ids']})
+        theirs.close()
+        checked = ours.ask('checks')
+    finally:
+        for worker in (ours, theirs):
+            if worker.process.poll() is None:
+                worker.process.kill()
+    out['ours']['checks'] = checked['checks']
+    for i, seconds in checked['baseline_seconds'].items():
+        out['ours']['rows'][int(i)]['baseline_seconds'] = seconds
+    return out['ours'], out['hf']
 
 
 # ------------------------------------------------------------ driver
@@ -316,10 +394,10 @@ def bf16_probe():
     return result
 
 
-def child(role, model, folder, new_tokens, quick):
-    """Runs one role in a fresh process; returns its JSON."""
-    command = [sys.executable, os.path.abspath(__file__), '--role', role, '--model', model,
-               '--folder', folder, '--tokens', str(new_tokens)] + (['--quick'] if quick else [])
+def prepare_in_child(model, folder, new_tokens):
+    """Runs ``prepare`` in a fresh process; returns its JSON."""
+    command = [sys.executable, os.path.abspath(__file__), '--role', 'prepare', '--model', model,
+               '--folder', folder, '--tokens', str(new_tokens)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONWARNINGS='ignore')
     done = subprocess.run(command, stdout=subprocess.PIPE, env=env, check=True)
     return json.loads(done.stdout.decode().strip().splitlines()[-1])
@@ -366,11 +444,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         REPEATS[0] = 1
+    if args.role == 'prepare':
+        print(json.dumps(prepare(args.model, args.folder, args.tokens)))
+        return 0
     if args.role:
-        run = {'prepare': prepare, 'ours': run_ours, 'hf': run_hf}[args.role]
-        result = run(args.model, args.folder, args.tokens) if args.role == 'prepare' \
-            else run(args.model, args.folder, args.tokens, args.quick)
-        print(json.dumps(result))
+        serve(args.role, args.model, args.folder, args.tokens, args.quick)
         return 0
     NEW_TOKENS[0] = 16 if args.quick else 32
     models = [args.only] if args.only else ['base LM'] if args.quick else ['base LM', 'mT5-small']
@@ -379,9 +457,8 @@ def main(argv=None):
     print('%d new tokens per input, CPU, %d threads each side' % (NEW_TOKENS[0], THREADS))
     for model in models:
         with tempfile.TemporaryDirectory() as folder:
-            peers.append(child('prepare', model, folder, NEW_TOKENS[0], args.quick))
-            ours = child('ours', model, folder, NEW_TOKENS[0], args.quick)
-            theirs = child('hf', model, folder, NEW_TOKENS[0], args.quick)
+            peers.append(prepare_in_child(model, folder, NEW_TOKENS[0]))
+            ours, theirs = compare(model, folder, NEW_TOKENS[0], args.quick)
         ratios += report(model, ours, theirs)
         checks += ours['checks']
         everything[model] = {'ours': ours, 'hf': theirs}

@@ -341,6 +341,72 @@ def test_weights_changed_between_searches_are_used_and_snapshots_kept(shape, Cac
         variable.assign(saved)
 
 
+def step_logits(decoder, inputs, tokens):
+    """Logits of the steps that feed ``tokens`` after ``inputs`` (not the prefill's)."""
+    logits, state = decoder._start(inputs)
+    steps = []
+    for token in tokens:
+        logits, state = decoder.cache.advance(state, list(range(len(inputs))),
+                                              [token] * len(inputs))
+        steps.append(logits)
+    return np.array(steps), state
+
+
+@pytest.mark.parametrize('kind', ['gpt', 'albert'])
+def test_one_row_steps_read_transposed_kernels_that_follow_updates(kind):
+    """A step of one row multiplies by copies of the dense kernels stored
+    (out, in), kept between searches. Its logits equal the full
+    forward pass; an optimizer step and an assignment between searches
+    reach the next search's steps; a batch drops the copies. ALBERT's
+    shared block is copied once."""
+    paths = tiny(kind)
+    model = build_model(kind, paths, application='lm', with_mlm=True)
+    prompt = [np.array([2, 15, 9, 31, 4])]
+    tokens = [7, 12, 3]
+    decoder = LMDecoder(model, end_id=-1, maxlen=4)
+    cache = decoder.cache
+    reference = ReferenceLM(model, end_id=-1, maxlen=4, start_id=None)
+
+    def expected():
+        prefix = np.zeros((1, 0), int)
+        out = []
+        for token in tokens:
+            prefix = np.concatenate([prefix, [[token]]], 1)
+            out.append(reference.predict([prompt[0][None]], prefix, None, 1, 'logits')[0][0])
+        return np.array(out)
+
+    before, _ = step_logits(decoder, [prompt], tokens)
+    assert cache.step_transposed in cache._traces and cache.transposed.kernels is not None
+    unique = {id(layer) for layer in cache._dense_layers()}
+    assert len(cache.transposed.kernels) == len(unique)
+    if kind == 'albert':
+        assert len(unique) < sum(1 for _ in cache._dense_layers())
+    np.testing.assert_allclose(log_probabilities(before[:, 0]), expected(), atol=1e-4)
+    copies = cache.transposed.kernels
+
+    attention, _, feed_forward, _ = cache.layers[0]
+    saved = [v.numpy() for v in (attention.q_dense.kernel, feed_forward.o_dense.kernel)]
+    try:
+        optimizer = tf.keras.optimizers.Adam(0.5)
+        optimizer.apply_gradients([(tf.ones_like(attention.q_dense.kernel),
+                                    attention.q_dense.kernel)])
+        feed_forward.o_dense.kernel.assign_add(0.5 * tf.ones_like(feed_forward.o_dense.kernel))
+        after, _ = step_logits(decoder, [prompt], tokens)
+        assert cache.transposed.kernels is not copies  # rebuilt
+        np.testing.assert_allclose(log_probabilities(after[:, 0]), expected(), atol=1e-4)
+        assert np.abs(after - before).max() > 1e-3
+        same, _ = step_logits(decoder, [prompt], tokens)
+        np.testing.assert_array_equal(same, after)
+
+        batched, state = step_logits(decoder, [prompt] * 3, tokens)  # 4 slots
+        assert state.slots > 2 and cache.transposed.kernels is None
+        np.testing.assert_allclose(batched[:, 0], after[:, 0], atol=1e-5)
+    finally:
+        for variable, value in zip((attention.q_dense.kernel, feed_forward.o_dense.kernel),
+                                   saved):
+            variable.assign(value)
+
+
 @pytest.mark.parametrize('k', [1, 3, 12])
 def test_beam_candidates_equal_a_partition_of_the_full_scores(k):
     """A beam step reads each row's best ``k`` tokens from ``_Scores``

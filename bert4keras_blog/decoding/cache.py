@@ -9,7 +9,9 @@ new prompt between two steps. A row that branches (a beam with several
 children) is copied to a free slot; other rows keep their slot, so greedy
 decoding and sampling never move the cache. The model's own layers
 (embeddings, dense, feed-forward, layer norms, output head) do the
-arithmetic; only attention over the cache is written here. Each graph
+arithmetic; only attention over the cache is written here, and, for
+steps of one row on CPU, the dense products with transposed copies of
+the kernels (``_TransposedKernels``). Each graph
 (prefill, step, write, copy) is traced for the first shapes it meets and
 once more for any others, not per step.
 
@@ -40,6 +42,7 @@ __all__ = ['BertCache', 'T5Cache', 'shared_cache', 'reuse_freed_memory', 'releas
 
 _NEG = -1e12  # what bert4keras' attention masking amounts to after softmax
 _COLUMNS = 64  # column counts are rounded up to a multiple of this
+_FEW_ROWS = 1  # steps of at most this many slots read transposed kernels (BERT family, CPU)
 
 
 def _slot_bucket(n):
@@ -150,6 +153,77 @@ def _keras_model(model):
         and isinstance(model.layers, dict) else model
 
 
+def _apply(layer, x):
+    return layer(x)
+
+
+def _buffer(tensor):
+    """The address of a CPU tensor's data (numpy shares it)."""
+    return np.asarray(tensor).ctypes.data
+
+
+class _TransposedKernels(object):
+    """Copies of the dense kernels stored (out, in), for steps of one row
+    on CPU, multiplied as ``(kernel x^T)^T`` (``_times_transposed``).
+    oneDNN reads a kernel faster in that form than it multiplies one row
+    by Keras' (in, out) layout: a base-size step takes 33-35 instead of
+    39-40 ms (one process, steps interleaved). At 4 rows the form is
+    slower, so steps of more rows use the model's own layers.
+
+    The copies are kept between searches (building them takes 35 ms, or
+    250 ms while the memory is new to the process), next to a snapshot of
+    each kernel that shares the variable's buffer. A variable whose buffer
+    is shared cannot be updated in place: any assignment, optimizer step
+    or ``set_weights`` gives it a fresh buffer, so a search that finds a
+    kernel in another buffer rebuilds the copies. While the model trains
+    between searches, the snapshots hold the kernels' earlier buffers
+    until the next search. ``drop`` frees both; a search of more rows
+    calls it."""
+
+    def __init__(self, layers):
+        self.layers = layers
+        self.index = {id(layer): i for i, layer in enumerate(layers)}
+        self.snapshots = self.kernels = None
+        self._transpose = tf.function(_transposed, autograph=False)
+
+    def current(self):
+        """The transposed kernels, built again if any kernel was updated."""
+        reads = [_snapshot(layer.kernel) for layer in self.layers]
+        if self.snapshots is None or any(
+                _buffer(a) != _buffer(b) for a, b in zip(reads, self.snapshots)):
+            self.drop()
+            self.kernels = self._transpose(reads)
+            self.snapshots = reads
+        return self.kernels
+
+    def drop(self):
+        self.snapshots = self.kernels = None
+
+    def dense(self, kernels):
+        """``dense(layer, x)`` for a traced step: ``layer(x)``, with the
+        kernel read from ``kernels``, the traced copies."""
+        def apply(layer, x):
+            y = _times_transposed(x, kernels[self.index[id(layer)]])
+            if layer.use_bias:
+                y = tf.nn.bias_add(y, layer.bias)
+            return layer.activation(y)
+        return apply
+
+
+def _transposed(kernels):
+    return [tf.transpose(kernel) for kernel in kernels]
+
+
+def _feed_forward(layer, x, dense):
+    """bert4keras' FeedForward with its Dense layers applied by ``dense``."""
+    if dense is _apply:
+        return layer(x)
+    h = dense(layer.i0_dense, x)
+    for i in range(1, len(layer.activation)):
+        h = h * dense(getattr(layer, 'i%d_dense' % i), x)
+    return dense(layer.o_dense, h)
+
+
 class _State(object):
     """One search's caches and bookkeeping.
 
@@ -196,14 +270,15 @@ class _CachedModel(object):
         self.scale = attention.key_size ** 0.5 if attention.attention_scale else None
         self._write = tf.function(self._write_graph, reduce_retracing=True)
 
-    def _call_step(self, *args):
-        """Runs the step's one trace (made on first use). Its arguments
+    def _call_step(self, step, *args):
+        """Runs ``step``'s one trace (made on first use). Its arguments
         already have the traced types, so they go in as a flat list of
         tensors: matching ~70 arguments against the signature took about
         0.5 ms of every step's Python time."""
-        trace = getattr(self, '_step_trace', None)
-        if trace is None:
-            trace = self._step_trace = self.step.get_concrete_function()
+        traces = self.__dict__.setdefault('_traces', {})
+        if step not in traces:
+            traces[step] = step.get_concrete_function()
+        trace = traces[step]
         if not hasattr(trace, '_call_flat'):  # a later TensorFlow: the public way
             return trace(*args)
         flat = [tf.convert_to_tensor(a) for a in tf.nest.flatten(args)]
@@ -216,19 +291,20 @@ class _CachedModel(object):
     def _query(self, attention, x):
         return _split_heads(attention.q_dense(x), self.heads, self.key_size)
 
-    def _step_attention(self, attention, x, caches, i, t, mask, bias=None):
+    def _step_attention(self, attention, x, caches, i, t, mask, bias=None, dense=_apply):
         """One token per slot: writes its key and value at column ``t`` of
         the slot (``caches[2i]``, ``caches[2i + 1]``, replaced by the
-        written ones), then attends over the slot's columns. x (s, hidden)."""
-        def heads(dense, size):
-            return tf.reshape(dense(x), [-1, self.heads, 1, size])
+        written ones), then attends over the slot's columns. x (s, hidden);
+        ``dense(layer, x)`` applies the projections."""
+        def heads(layer, size):
+            return tf.reshape(dense(layer, x), [-1, self.heads, 1, size])
         slots = tf.range(tf.shape(x)[0])
         k = caches[2 * i] = _put(caches[2 * i], slots, t + 1,
                                  heads(attention.k_dense, self.key_size))
         v = caches[2 * i + 1] = _put(caches[2 * i + 1], slots, t + 1,
                                      heads(attention.v_dense, self.head_size))
         q = heads(attention.q_dense, self.key_size)
-        return attention.o_dense(_attend(q, k, v, mask, self.scale, bias)[:, 0])
+        return dense(attention.o_dense, _attend(q, k, v, mask, self.scale, bias)[:, 0])
 
     @staticmethod
     def _live_columns(start, t, length):
@@ -347,11 +423,12 @@ class _CachedModel(object):
                    (self.key_size + self.head_size) * itemsize * len(self.layers))
 
 
-def _times_transposed(x, table):
-    """x @ table^T for x (rows, hidden), table (vocab, hidden). Written as
-    (table @ x^T)^T: a matmul with a transposed second operand repacks all
-    of it for more than one row (10x slower at 2-4 rows, base size)."""
-    return tf.transpose(tf.matmul(table, x, transpose_b=True))
+def _times_transposed(x, weights):
+    """x @ weights^T for x (rows, in), weights (out, in): the tied output
+    layer (the token table) and the transposed kernels. Written as
+    (weights @ x^T)^T: a matmul with a transposed second operand repacks
+    all of it for more than one row (10x slower at 2-4 rows, base size)."""
+    return tf.transpose(tf.matmul(weights, x, transpose_b=True))
 
 
 def _snapshot(variable):
@@ -402,7 +479,7 @@ class BertCache(_CachedModel):
         parts = ('MultiHeadSelfAttention', 'MultiHeadSelfAttention-Norm',
                  'FeedForward', 'FeedForward-Norm')
         if 'Transformer-MultiHeadSelfAttention' in names:  # ALBERT: one shared block
-            shared = self._blocks(model, 'Transformer-', parts)
+            shared = [tuple(get('Transformer-' + part) for part in parts)]
             self.layers = shared * call_count(shared[0][0])
         else:
             self.layers = self._blocks(model, 'Transformer-%d-', parts)
@@ -410,14 +487,30 @@ class BertCache(_CachedModel):
         self.mlm = [get('MLM-Dense'), get('MLM-Norm')]
         self.mlm_bias = get('MLM-Bias')
         self.vocab_size = int(self.token.input_dim)
+        dense = list({id(layer): layer for layer in self._dense_layers()}.values())
+        self.transposed = _TransposedKernels(dense) \
+            if 'CPU' in self.token.embeddings.device.upper() else None
         int_matrix = tf.TensorSpec([None, None], tf.int32)
         int_vector = tf.TensorSpec([None], tf.int32)
         table = tf.TensorSpec([None, None], K.floatx())
         self.prefill = tf.function(self._prefill, input_signature=[
             int_vector, int_vector, int_matrix, table])
-        self.step = tf.function(self._step, input_signature=[
-            self._cache_specs(len(self.layers)), table, int_vector, int_vector, int_vector,
-            int_vector, tf.TensorSpec([], tf.int32), int_vector, int_vector])
+        rest = [table, int_vector, int_vector, int_vector, int_vector,
+                tf.TensorSpec([], tf.int32), int_vector, int_vector]
+        caches = self._cache_specs(len(self.layers))
+        self.step = tf.function(self._step, input_signature=[caches, []] + rest)
+        self.step_transposed = tf.function(self._step, input_signature=[
+            caches, [tf.TensorSpec([None, None], K.floatx())] * len(dense)] + rest)
+
+    def _dense_layers(self):
+        """The Dense layers a step multiplies by, block by block, then the head's."""
+        for attention, _, feed_forward, _ in self.layers:
+            yield from (attention.q_dense, attention.k_dense, attention.v_dense,
+                        attention.o_dense)
+            yield from (getattr(feed_forward, 'i%d_dense' % i)
+                        for i in range(len(feed_forward.activation)))
+            yield feed_forward.o_dense
+        yield self.mlm[0]
 
     def _embed(self, token_ids, segment_ids, positions, table):
         x = tf.gather(table, token_ids)  # the token embeddings (see ``table``)
@@ -427,16 +520,15 @@ class BertCache(_CachedModel):
         x = self.embedding_norm(x)
         return self.mapping(x) if self.mapping is not None else x
 
-    def _block(self, x, layer, attend):
+    def _block(self, x, layer, attend, dense=_apply):
         attention, attention_norm, feed_forward, feed_forward_norm = layer
         x = attention_norm(x + attend(attention, x))
-        return feed_forward_norm(x + feed_forward(x))
+        return feed_forward_norm(x + _feed_forward(feed_forward, x, dense))
 
-    def _head(self, x, table):
+    def _head(self, x, table, dense=_apply):
         """The MLM head on x (b, hidden); ``table``: the token embeddings."""
-        for layer in self.mlm:
-            x = layer(x)
-        return self.mlm_bias(_times_transposed(x, table))
+        mlm_dense, mlm_norm = self.mlm
+        return self.mlm_bias(_times_transposed(mlm_norm(dense(mlm_dense, x)), table))
 
     def table(self):
         """The token embeddings, taken once per search (``_snapshot``): the
@@ -484,22 +576,28 @@ class BertCache(_CachedModel):
         """Packed rows x (n, d) -> (b, width, d) on the padded grid, zeros in padding."""
         return tf.gather(tf.concat([x, tf.zeros_like(x[:1])], 0), grid)
 
-    def _step(self, caches, table, tokens, positions, segments, start, t, sources, targets):
+    def _step(self, caches, kernels, table, tokens, positions, segments, start, t, sources,
+              targets):
+        """One token per slot. ``kernels``: the transposed dense kernels
+        (``_TransposedKernels``), or none to use the layers as they are."""
+        dense = self.transposed.dense(kernels) if kernels else _apply
         caches = self._copy_graph(caches, sources, targets)
         x = self._embed(tokens, segments, positions, table)
         mask = self._live_columns(start, t, tf.shape(caches[0])[2])
         for i, layer in enumerate(self.layers):
             x = self._block(x, layer, lambda attention, x: self._step_attention(
-                attention, x, caches, i, t, mask))
-        return self._head(x, table), caches
+                attention, x, caches, i, t, mask, dense=dense), dense)
+        return self._head(x, table, dense), caches
 
     def _run_step(self, state, fed):
         if state.position[state.rows].max(initial=0) >= self.max_position:
             raise BlogError('the sequence is longer than the model\'s %d positions'
                             % self.max_position)
+        kernels = state.kernels if state.slots <= _FEW_ROWS else []
         logits, state.self_kv = self._call_step(
-            state.self_kv, state.table, fed, state.position, state.segment, state.start,
-            np.int32(state.t), *state.take_copies())
+            self.step_transposed if kernels else self.step, state.self_kv, kernels,
+            state.table, fed, state.position, state.segment, state.start, np.int32(state.t),
+            *state.take_copies())
         return logits
 
     def start(self, batch, width=None):
@@ -508,6 +606,12 @@ class BertCache(_CachedModel):
         width = max(width or 0, max(len(np.asarray(item[0]).reshape(-1)) for item in batch))
         state = self._state(_slot_bucket(len(batch)), _column_bucket(width + 1), width)
         state.table = self.table()
+        state.kernels = []
+        if self.transposed is not None:
+            if state.slots <= _FEW_ROWS:
+                state.kernels = self.transposed.current()
+            else:  # a batch: the copies would only hold memory
+                self.transposed.drop()
         return self.admit(state, batch), state
 
     def admit(self, state, batch):
@@ -638,7 +742,7 @@ class T5Cache(_CachedModel):
 
     def _run_step(self, state, fed):
         logits, state.self_kv, state.extra = self._call_step(
-            state.self_kv, state.extra, state.table, fed, state.start, np.int32(state.t),
+            self.step, state.self_kv, state.extra, state.table, fed, state.start, np.int32(state.t),
             *state.take_copies())
         return logits
 
