@@ -472,7 +472,9 @@ def main(argv=None):
             p['logit_scale'], p['same_greedy']))
     probe = bf16_probe()
     print('weights in bfloat16: one base-size step of matmuls takes %.1f ms against %.1f ms '
-          'in float32 on this CPU, so they stay float32' % (probe['bfloat16'], probe['float32']))
+          'in float32 on this CPU; the rows above are float32, the same ids as bert4keras '
+          "(precision='bfloat16' opts in: benchmarks/precision.py)"
+          % (probe['bfloat16'], probe['float32']))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({'models': everything, 'checks': checks, 'peers': peers,

@@ -7,7 +7,8 @@ from bert4keras.tokenizers import SpTokenizer, Tokenizer
 from bert4keras_blog.backend import tf
 from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.decoding import (
-    LMDecoder, ReferenceLM, ReferenceT5, ReferenceUniLM, T5Decoder, UniLMDecoder, log_probabilities)
+    LMDecoder, ReferenceLM, ReferenceT5, ReferenceUniLM, T5Decoder, UniLMDecoder, log_probabilities,
+    step_differences)
 from bert4keras_blog.errors import BlogError
 
 SOURCES = ['科学空间是苏剑林的博客', '北京欢迎你', '今天天气很好，我们去公园散步吧。', '人民日报']
@@ -405,6 +406,27 @@ def test_one_row_steps_read_transposed_kernels_that_follow_updates(kind):
         for variable, value in zip((attention.q_dense.kernel, feed_forward.o_dense.kernel),
                                    saved):
             variable.assign(value)
+
+
+def test_bfloat16_steps_use_bfloat16_copies_at_every_row_count(lm):
+    """precision='bfloat16': every step (one row or a batch) multiplies by
+    bfloat16 copies of the kernels; the logits move by rounding only, and
+    the prompt's logits (read with the model's layers) do not move."""
+    model, inputs = lm
+    exact = LMDecoder(model, end_id=-1, maxlen=4)
+    rounded = LMDecoder(model, end_id=-1, maxlen=4, precision='bfloat16')
+    assert rounded.cache is not exact.cache
+    for batch in ([inputs[0]], inputs[:3]):
+        (a, _), (b, _) = exact._start(batch), rounded._start(batch)
+        np.testing.assert_array_equal(a, b)
+        gaps = np.array([step_differences(exact, rounded, x, 3) for x in batch])
+        assert 0 < gaps.max() < 0.1, gaps
+        steps, state = step_logits(rounded, batch, [7, 12])
+        assert state.slots == (1 if len(batch) == 1 else 4)
+        assert rounded.cache.step_transposed in rounded.cache._traces
+        assert all(k.dtype == tf.bfloat16 for k in rounded.cache.transposed.kernels)
+    with pytest.raises(BlogError, match='precision'):
+        LMDecoder(model, end_id=-1, maxlen=4, precision='float16')
 
 
 @pytest.mark.parametrize('k', [1, 3, 12])

@@ -54,9 +54,11 @@ decoder = UniLMDecoder(model, end_id=3, maxlen=16)
 ids = decoder.beam_search([[2, 100, 200, 3], [0, 0, 0, 0]], topk=3)
 ```
     log_probabilities(logits, temperature=1.0) -> log(softmax + 1e-12), the beam score.
+    step_differences(decoder, other, inputs, steps) -> largest |logit gap| per step.
 """
 from bert4keras_blog.decoding.reference import ReferenceLM, ReferenceT5, ReferenceUniLM
-from bert4keras_blog.decoding.search import LMDecoder, T5Decoder, UniLMDecoder, log_probabilities
+from bert4keras_blog.decoding.search import (
+    LMDecoder, T5Decoder, UniLMDecoder, log_probabilities, step_differences)
 
-__all__ = ['UniLMDecoder', 'LMDecoder', 'T5Decoder', 'log_probabilities',
+__all__ = ['UniLMDecoder', 'LMDecoder', 'T5Decoder', 'log_probabilities', 'step_differences',
            'ReferenceUniLM', 'ReferenceLM', 'ReferenceT5']

@@ -163,12 +163,18 @@ def _buffer(tensor):
 
 
 class _TransposedKernels(object):
-    """Copies of the dense kernels stored (out, in), for steps of one row
-    on CPU, multiplied as ``(kernel x^T)^T`` (``_times_transposed``).
-    oneDNN reads a kernel faster in that form than it multiplies one row
-    by Keras' (in, out) layout: a base-size step takes 33-35 instead of
-    39-40 ms (one process, steps interleaved). At 4 rows the form is
-    slower, so steps of more rows use the model's own layers.
+    """Copies of the dense kernels stored (out, in), for the steps of a
+    search (never the prompts).
+
+    In float32 (the default, on CPU) only steps of one row use them,
+    multiplied as ``(kernel x^T)^T`` (``_times_transposed``): oneDNN reads
+    a kernel faster in that form than it multiplies one row by Keras' (in,
+    out) layout. A base-size step takes 33-35 instead of 39-40 ms (one
+    process, steps interleaved); at 4 rows the form is slower, so steps of
+    more rows use the model's own layers. In bfloat16 (``precision``, an
+    opt-in) every step uses them, as ``x kernel^T`` in bfloat16: a
+    base-size step's products take 15-21 ms at 1-16 rows against 16-40 ms
+    in float32, at the cost of rounding (docs/decoding.md).
 
     The copies are kept between searches (building them takes 35 ms, or
     250 ms while the memory is new to the process), next to a snapshot of
@@ -177,14 +183,21 @@ class _TransposedKernels(object):
     or ``set_weights`` gives it a fresh buffer, so a search that finds a
     kernel in another buffer rebuilds the copies. While the model trains
     between searches, the snapshots hold the kernels' earlier buffers
-    until the next search. ``drop`` frees both; a search of more rows
-    calls it."""
+    until the next search. ``drop`` frees both; a float32 search of more
+    rows calls it."""
 
-    def __init__(self, layers):
+    def __init__(self, layers, dtype=None):
         self.layers = layers
+        self.dtype = tf.as_dtype(dtype or K.floatx())
+        self.rows = _FEW_ROWS if self.dtype == K.floatx() else None  # None: every step
         self.index = {id(layer): i for i, layer in enumerate(layers)}
         self.snapshots = self.kernels = None
-        self._transpose = tf.function(_transposed, autograph=False)
+        self._transpose = tf.function(functools.partial(_transposed, dtype=self.dtype),
+                                      autograph=False)
+
+    def serves(self, slots):
+        """Whether steps of ``slots`` slots use the copies."""
+        return self.rows is None or slots <= self.rows
 
     def current(self):
         """The transposed kernels, built again if any kernel was updated."""
@@ -203,15 +216,19 @@ class _TransposedKernels(object):
         """``dense(layer, x)`` for a traced step: ``layer(x)``, with the
         kernel read from ``kernels``, the traced copies."""
         def apply(layer, x):
-            y = _times_transposed(x, kernels[self.index[id(layer)]])
+            kernel = kernels[self.index[id(layer)]]
+            if self.dtype == x.dtype:
+                y = _times_transposed(x, kernel)
+            else:
+                y = tf.cast(tf.matmul(tf.cast(x, self.dtype), kernel, transpose_b=True), x.dtype)
             if layer.use_bias:
                 y = tf.nn.bias_add(y, layer.bias)
             return layer.activation(y)
         return apply
 
 
-def _transposed(kernels):
-    return [tf.transpose(kernel) for kernel in kernels]
+def _transposed(kernels, dtype):
+    return [tf.cast(tf.transpose(kernel), dtype) for kernel in kernels]
 
 
 def _feed_forward(layer, x, dense):
@@ -460,7 +477,9 @@ def _packed_grid(lengths, width):
 class BertCache(_CachedModel):
     """Cached forward pass of a BERT-family model with an MLM head."""
 
-    def __init__(self, model, lm):
+    def __init__(self, model, lm, precision='float32'):
+        if precision not in ('float32', 'bfloat16'):
+            raise BlogError("precision must be 'float32' or 'bfloat16', not %r" % (precision,))
         self.lm = lm
         model = _keras_model(model)
         get = model.get_layer
@@ -488,8 +507,12 @@ class BertCache(_CachedModel):
         self.mlm_bias = get('MLM-Bias')
         self.vocab_size = int(self.token.input_dim)
         dense = list({id(layer): layer for layer in self._dense_layers()}.values())
-        self.transposed = _TransposedKernels(dense) \
-            if 'CPU' in self.token.embeddings.device.upper() else None
+        if precision == 'bfloat16':
+            self.transposed = _TransposedKernels(dense, tf.bfloat16)
+        elif 'CPU' in self.token.embeddings.device.upper():
+            self.transposed = _TransposedKernels(dense)
+        else:
+            self.transposed = None
         int_matrix = tf.TensorSpec([None, None], tf.int32)
         int_vector = tf.TensorSpec([None], tf.int32)
         table = tf.TensorSpec([None, None], K.floatx())
@@ -500,7 +523,8 @@ class BertCache(_CachedModel):
         caches = self._cache_specs(len(self.layers))
         self.step = tf.function(self._step, input_signature=[caches, []] + rest)
         self.step_transposed = tf.function(self._step, input_signature=[
-            caches, [tf.TensorSpec([None, None], K.floatx())] * len(dense)] + rest)
+            caches, [tf.TensorSpec([None, None], self.transposed.dtype)] * len(dense)] + rest) \
+            if self.transposed is not None else None
 
     def _dense_layers(self):
         """The Dense layers a step multiplies by, block by block, then the head's."""
@@ -593,7 +617,8 @@ class BertCache(_CachedModel):
         if state.position[state.rows].max(initial=0) >= self.max_position:
             raise BlogError('the sequence is longer than the model\'s %d positions'
                             % self.max_position)
-        kernels = state.kernels if state.slots <= _FEW_ROWS else []
+        kernels = state.kernels if self.transposed and self.transposed.serves(state.slots) \
+            else []
         logits, state.self_kv = self._call_step(
             self.step_transposed if kernels else self.step, state.self_kv, kernels,
             state.table, fed, state.position, state.segment, state.start, np.int32(state.t),
@@ -608,9 +633,9 @@ class BertCache(_CachedModel):
         state.table = self.table()
         state.kernels = []
         if self.transposed is not None:
-            if state.slots <= _FEW_ROWS:
+            if self.transposed.serves(state.slots):
                 state.kernels = self.transposed.current()
-            else:  # a batch: the copies would only hold memory
+            else:  # a float32 batch: the copies would only hold memory
                 self.transposed.drop()
         return self.admit(state, batch), state
 
@@ -742,8 +767,8 @@ class T5Cache(_CachedModel):
 
     def _run_step(self, state, fed):
         logits, state.self_kv, state.extra = self._call_step(
-            self.step, state.self_kv, state.extra, state.table, fed, state.start, np.int32(state.t),
-            *state.take_copies())
+            self.step, state.self_kv, state.extra, state.table, fed, state.start,
+            np.int32(state.t), *state.take_copies())
         return logits
 
     def _extra_shapes(self, width):

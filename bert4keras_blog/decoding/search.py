@@ -2,13 +2,13 @@
 bert4keras' ``AutoRegressiveDecoder`` does them.
 
 Public API:
-    UniLMDecoder, LMDecoder, T5Decoder, log_probabilities
+    UniLMDecoder, LMDecoder, T5Decoder, log_probabilities, step_differences
 """
 import numpy as np
 
 from bert4keras_blog.decoding.cache import BertCache, T5Cache, release_freed_memory, shared_cache
 
-__all__ = ['UniLMDecoder', 'LMDecoder', 'T5Decoder', 'log_probabilities']
+__all__ = ['UniLMDecoder', 'LMDecoder', 'T5Decoder', 'log_probabilities', 'step_differences']
 
 
 def log_probabilities(logits, temperature=1.0):
@@ -326,6 +326,21 @@ class _CachedDecoder(object):
                                         constraint)[0]
 
 
+def step_differences(decoder, other, inputs, steps):
+    """The largest |logit difference| at each of ``steps`` steps between
+    two decoders of one model (float32 and bfloat16, say), both fed
+    ``decoder``'s greedy tokens after ``inputs``. The prompt's own logits
+    are left out: both read it with the model's layers."""
+    (mine, state), (theirs, other_state) = decoder._start([inputs]), other._start([inputs])
+    gaps = []
+    for _ in range(steps):
+        token = int(mine[0].argmax())
+        mine, state = decoder.cache.advance(state, [0], [token])
+        theirs, other_state = other.cache.advance(other_state, [0], [token])
+        gaps.append(float(np.abs(mine - theirs).max()))
+    return gaps
+
+
 class UniLMDecoder(_CachedDecoder):
     """Cached decoding for ``application='unilm'`` models (seq2seq on BERT).
 
@@ -335,14 +350,19 @@ class UniLMDecoder(_CachedDecoder):
         end_id: int. The end token, usually ``tokenizer._token_end_id``.
         maxlen: int. At most this many new tokens.
         minlen: int. Ends before this length do not count. Defaults to 1.
+        precision: 'float32' (default: the same ids as bert4keras' decoder)
+            or 'bfloat16': the steps' dense products in bfloat16, on copies
+            of the kernels (about half the weights' memory); faster for
+            batches, within rounding of float32 (figures in docs/decoding.md).
 
     ``inputs = [token_ids, segment_ids]`` of the source, as in bert4keras'
     seq2seq examples; the first token is predicted at the source's last
     position, later tokens carry segment 1.
     """
 
-    def __init__(self, model, end_id, maxlen, minlen=1):
-        super().__init__(shared_cache(BertCache, model, False), end_id, maxlen, minlen)
+    def __init__(self, model, end_id, maxlen, minlen=1, precision='float32'):
+        super().__init__(shared_cache(BertCache, model, False, precision), end_id, maxlen,
+                         minlen)
 
 
 class LMDecoder(_CachedDecoder):
@@ -351,8 +371,9 @@ class LMDecoder(_CachedDecoder):
     Args: as ``UniLMDecoder``. ``inputs = [token_ids]`` of the prompt.
     """
 
-    def __init__(self, model, end_id, maxlen, minlen=1):
-        super().__init__(shared_cache(BertCache, model, True), end_id, maxlen, minlen)
+    def __init__(self, model, end_id, maxlen, minlen=1, precision='float32'):
+        super().__init__(shared_cache(BertCache, model, True, precision), end_id, maxlen,
+                         minlen)
 
 
 class T5Decoder(_CachedDecoder):

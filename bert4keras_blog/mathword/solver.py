@@ -184,11 +184,13 @@ class MathSolver(object):
         maxlen: int. Longest expression in tokens. Defaults to 64.
         topk: int. Beam size; 1 is greedy. Defaults to 1.
         batch_size: int. Problems decoded together. Defaults to 64.
+        precision: 'float32' (default) or 'bfloat16' (``UniLMDecoder``).
     """
 
-    def __init__(self, model, codec, maxlen=64, topk=1, batch_size=64):
+    def __init__(self, model, codec, maxlen=64, topk=1, batch_size=64, precision='float32'):
         self.codec, self.topk, self.batch_size = codec, topk, batch_size
-        self.decoder = UniLMDecoder(model, end_id=codec.end_id, maxlen=maxlen)
+        self.decoder = UniLMDecoder(model, end_id=codec.end_id, maxlen=maxlen,
+                                    precision=precision)
         mask = codec.allowed_mask(self.decoder.cache.vocab_size)
         self.constraint = lambda index, output_ids: mask
 
@@ -240,7 +242,7 @@ def math_vocabulary(dict_path, trim):
                       startswith=['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] + SLOTS)
 
 
-def load_solver(folder, topk=3):
+def load_solver(folder, topk=3, precision='float32'):
     """Rebuilds the solver the post-3 example trained into ``folder``.
 
     Raises:
@@ -258,7 +260,7 @@ def load_solver(folder, topk=3):
     model.load_weights(saved['weights'])
     codec = ProblemCodec(Tokenizer(token_dict, do_lower_case=True), saved['maxlen'],
                          saved['number_slots'])
-    return MathSolver(model, codec, topk=topk)
+    return MathSolver(model, codec, topk=topk, precision=precision)
 
 
 def solve(text, solver):
