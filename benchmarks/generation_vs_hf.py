@@ -315,10 +315,7 @@ class Worker(object):
     """The parent's handle on a side's process."""
 
     def __init__(self, role, model, folder, new_tokens, quick):
-        command = [sys.executable, os.path.abspath(__file__), '--role', role, '--model', model,
-                   '--folder', folder, '--tokens', str(new_tokens)] + \
-            (['--quick'] if quick else [])
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONWARNINGS='ignore')
+        command, env = role_process(role, model, folder, new_tokens, quick)
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         env=env, text=True)
         self.started = self.read()
@@ -394,11 +391,16 @@ def bf16_probe():
     return result
 
 
+def role_process(role, model, folder, new_tokens, quick=False):
+    """(command, environment) that run this script in ``role``."""
+    command = [sys.executable, os.path.abspath(__file__), '--role', role, '--model', model,
+               '--folder', folder, '--tokens', str(new_tokens)] + (['--quick'] if quick else [])
+    return command, dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONWARNINGS='ignore')
+
+
 def prepare_in_child(model, folder, new_tokens):
     """Runs ``prepare`` in a fresh process; returns its JSON."""
-    command = [sys.executable, os.path.abspath(__file__), '--role', 'prepare', '--model', model,
-               '--folder', folder, '--tokens', str(new_tokens)]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONWARNINGS='ignore')
+    command, env = role_process('prepare', model, folder, new_tokens)
     done = subprocess.run(command, stdout=subprocess.PIPE, env=env, check=True)
     return json.loads(done.stdout.decode().strip().splitlines()[-1])
 

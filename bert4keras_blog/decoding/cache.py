@@ -286,16 +286,16 @@ class _CachedModel(object):
             attention.heads, attention.key_size, attention.head_size
         self.scale = attention.key_size ** 0.5 if attention.attention_scale else None
         self._write = tf.function(self._write_graph, reduce_retracing=True)
+        self._traces = {}  # step function -> its concrete function (``_call_step``)
 
     def _call_step(self, step, *args):
         """Runs ``step``'s one trace (made on first use). Its arguments
         already have the traced types, so they go in as a flat list of
         tensors: matching ~70 arguments against the signature took about
         0.5 ms of every step's Python time."""
-        traces = self.__dict__.setdefault('_traces', {})
-        if step not in traces:
-            traces[step] = step.get_concrete_function()
-        trace = traces[step]
+        if step not in self._traces:
+            self._traces[step] = step.get_concrete_function()
+        trace = self._traces[step]
         if not hasattr(trace, '_call_flat'):  # a later TensorFlow: the public way
             return trace(*args)
         flat = [tf.convert_to_tensor(a) for a in tf.nest.flatten(args)]
