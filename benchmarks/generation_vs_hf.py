@@ -12,10 +12,13 @@ both sides; speed does not depend on the values):
 Settings: a 64-token input (batch 1) or 16 inputs of 48-64 tokens
 (batch 16; base LM also 64), exactly N new tokens (no end token: N = 32,
 16 with ``--quick``, which also leaves out batch 64), greedy, beam 3 and
-top-p 0.9 sampling. Both sides run on 2 threads, warmed up first (tracing is
-not timed); each time is the median of 3 runs (one with ``--quick``), and
-the two sides' runs of a row alternate, so a slow spell of the (shared)
-machine does not fall on one side only.
+top-p 0.9 sampling. Both sides run on 2 threads, warmed up first (neither
+the tracing nor one full run of each row is timed); each time is the
+median of 3 runs, or of more (up to 9) while a row's runs on both sides
+add up to under 12 s, since the shortest rows move most with the
+machine's load (one run with ``--quick``). The two sides' runs of a row
+alternate, so a slow spell of the (shared) machine does not fall on one
+side only.
 Memory: each side runs in its own process; "MB" is the peak resident memory
 during the row's runs minus that process's runtime alone (Python +
 TensorFlow or PyTorch, before any model), which is printed separately.
@@ -92,7 +95,8 @@ def rows_of(model, quick):
             if batch != 64 or search == 'greedy']
 
 
-REPEATS = [3]  # --quick: 1
+REPEATS = [3]  # runs of each side per row, at least; --quick: 1
+ROW_SECONDS = [12.0]  # more runs (up to 3x) until both sides' add up to this; --quick: 0
 
 
 # ------------------------------------------------------------ prepare
@@ -346,16 +350,20 @@ def compare(model, folder, new_tokens, quick):
         out = {side: dict(worker.started, rows=[]) for side, worker in
                (('ours', ours), ('hf', theirs))}
         for i, (name, size) in enumerate(rows_of(model, quick)):
-            ours.ask('warm %d' % i)
-            theirs.ask('warm %d' % i)
+            for worker in (ours, theirs):  # traces, then one untimed run
+                worker.ask('warm %d' % i)
+                worker.ask('run %d' % i)
             runs = {'ours': [], 'hf': []}
-            for _ in range(REPEATS[0]):
+            while len(runs['ours']) < REPEATS[0] or (
+                    len(runs['ours']) < 3 * REPEATS[0] and
+                    sum(r['seconds'] for side in runs.values() for r in side) < ROW_SECONDS[0]):
                 runs['ours'].append(ours.ask('run %d' % i))
                 runs['hf'].append(theirs.ask('run %d' % i))
             for side, results in runs.items():
                 out[side]['rows'].append({
                     'search': name, 'batch': size,
                     'seconds': float(np.median([r['seconds'] for r in results])),
+                    'runs': len(results),
                     'peak_mb': max(r['peak_mb'] for r in results), 'ids': results[0]['ids']})
         theirs.close()
         checked = ours.ask('checks')
@@ -410,19 +418,20 @@ def report(model, ours, theirs):
           'after loading the weights %.0f / %.0f MB' % (
               model, ours['runtime_mb'], theirs['runtime_mb'],
               ours['loaded_mb'] - ours['runtime_mb'], theirs['loaded_mb'] - theirs['runtime_mb']))
-    print('%-10s %5s %9s %9s %9s %8s %7s %7s %6s %9s %7s' % (
+    print('%-10s %5s %9s %9s %9s %8s %7s %7s %6s %9s %7s %5s' % (
         'search', 'batch', 'ours s', 'tok/s', 'HF s', 'vs HF', 'ours MB', 'HF MB',
-        'mem x', 'b4k s', 'vs b4k'))
+        'mem x', 'b4k s', 'vs b4k', 'runs'))
     ratios = []
     for a, b in zip(ours['rows'], theirs['rows']):
         tokens = a['batch'] * NEW_TOKENS[0]
         ratio = b['seconds'] / a['seconds']
         ratios.append(ratio)
         base = a.get('baseline_seconds')
-        print('%-10s %5d %9.3f %9.1f %9.3f %8.2f %7.0f %7.0f %6.2f %9s %7s' % (
+        print('%-10s %5d %9.3f %9.1f %9.3f %8.2f %7.0f %7.0f %6.2f %9s %7s %5d' % (
             a['search'], a['batch'], a['seconds'], tokens / a['seconds'], b['seconds'], ratio,
             a['peak_mb'], b['peak_mb'], a['peak_mb'] / b['peak_mb'],
-            '%.2f' % base if base else '-', '%.1f' % (base / a['seconds']) if base else '-'))
+            '%.2f' % base if base else '-', '%.1f' % (base / a['seconds']) if base else '-',
+            a['runs']))
         a['vs_hf'], a['hf_seconds'], a['hf_peak_mb'] = ratio, b['seconds'], b['peak_mb']
         if a['search'] != 'top-p 0.9' and a['batch'] == 1:
             a['same_as_hf'] = a['ids'] == b['ids']
@@ -445,7 +454,7 @@ def main(argv=None):
     parser.add_argument('--json', help='also write every figure to this JSON file')
     args = parser.parse_args(argv)
     if args.quick:
-        REPEATS[0] = 1
+        REPEATS[0], ROW_SECONDS[0] = 1, 0.0
     if args.role == 'prepare':
         print(json.dumps(prepare(args.model, args.folder, args.tokens)))
         return 0
@@ -460,6 +469,9 @@ def main(argv=None):
     for model in models:
         with tempfile.TemporaryDirectory() as folder:
             peers.append(prepare_in_child(model, folder, NEW_TOKENS[0]))
+            # The checkpoints just written (~1 GB) would otherwise go to disk
+            # during the first rows, which then ran 20-25% slower on our side.
+            os.sync()
             ours, theirs = compare(model, folder, NEW_TOKENS[0], args.quick)
         ratios += report(model, ours, theirs)
         checks += ours['checks']

@@ -240,6 +240,43 @@ def test_a_long_stream_reuses_columns_and_grows_its_buffers(lm):
         np.testing.assert_array_equal(b, a)
 
 
+@pytest.mark.parametrize('shape, Cached, Reference, start_id', [
+    ('lm', LMDecoder, ReferenceLM, None), ('t5', T5Decoder, ReferenceT5, 0)])
+def test_a_search_reserves_columns_for_its_tokens_once(shape, Cached, Reference, start_id,
+                                                        request):
+    """A search starts with a column per token it may add (every step reads
+    all columns, so no more than that) and grows only past
+    ``_PLANNED_STEPS``; the results stay bert4keras' decoder's, and
+    prompts are written into caches of any size by one trace."""
+    from bert4keras_blog.decoding import cache as cache_module
+    model, inputs = request.getfixturevalue(shape)
+    inputs = inputs[:2]
+    first = 1 if shape == 't5' else max(len(x[0]) for x in inputs)  # columns used at the start
+    short, long = 20, cache_module._PLANNED_STEPS + 20
+    lengths, resized = {}, []
+    for maxlen in (short, long):
+        decoder = Cached(model, end_id=-1, maxlen=maxlen)
+        cache = decoder.cache
+        start, resize = cache.start, cache._resized
+        states = []
+        cache.start = lambda *a, **k: states.append(start(*a, **k)) or states[-1]
+        cache._resized = lambda *a: resized.append(maxlen) or resize(*a)
+        try:
+            got = decoder.batch_greedy(inputs)
+        finally:
+            del cache.start, cache._resized
+        lengths[maxlen] = states[0][1].length  # after the search
+        reference = Reference(model, start_id=start_id, end_id=-1, maxlen=maxlen)
+        for x, ids in zip(inputs, got):
+            np.testing.assert_array_equal(ids, reference.beam_search(x, topk=1))
+    planned = cache_module._column_bucket(first + short)
+    assert lengths[short] == planned < first + short + cache_module._COLUMNS
+    assert short not in resized  # the short search never copied its buffers
+    assert long in resized and lengths[long] > first + cache_module._PLANNED_STEPS
+    writes = [cache._write] + ([cache._write_extra] if shape == 't5' else [])
+    assert [w.experimental_get_tracing_count() for w in writes] == [1] * len(writes)
+
+
 def test_batched_sampling_is_per_input_and_seeded(lm):
     model, inputs = lm
     decoder = LMDecoder(model, end_id=-1, maxlen=5)
@@ -354,12 +391,12 @@ def step_logits(decoder, inputs, tokens):
 
 
 @pytest.mark.parametrize('kind', ['gpt', 'albert'])
-def test_one_row_steps_read_transposed_kernels_that_follow_updates(kind):
-    """A step of one row multiplies by copies of the dense kernels stored
-    (out, in), kept between searches. Its logits equal the full
-    forward pass; an optimizer step and an assignment between searches
-    reach the next search's steps; a batch drops the copies. ALBERT's
-    shared block is copied once."""
+def test_steps_read_kernel_copies_that_follow_updates(kind):
+    """A step of up to 16 rows multiplies by copies of the dense kernels in
+    blocks, kept between searches. Its logits equal the full forward pass;
+    an optimizer step and an assignment between searches reach the next
+    search's steps; a batch of more rows drops the copies and gets the
+    same logits. ALBERT's shared block is copied once."""
     paths = tiny(kind)
     model = build_model(kind, paths, application='lm', with_mlm=True)
     prompt = [np.array([2, 15, 9, 31, 4])]
@@ -377,13 +414,13 @@ def test_one_row_steps_read_transposed_kernels_that_follow_updates(kind):
         return np.array(out)
 
     before, _ = step_logits(decoder, [prompt], tokens)
-    assert cache.step_transposed in cache._traces and cache.transposed.kernels is not None
+    assert cache.step_on_copies in cache._traces and cache.copies.kernels is not None
     unique = {id(layer) for layer in cache._dense_layers()}
-    assert len(cache.transposed.kernels) == len(unique)
+    assert len(cache.copies.kernels) == len(unique)
     if kind == 'albert':
         assert len(unique) < sum(1 for _ in cache._dense_layers())
     np.testing.assert_allclose(log_probabilities(before[:, 0]), expected(), atol=1e-4)
-    copies = cache.transposed.kernels
+    copies = cache.copies.kernels
 
     attention, _, feed_forward, _ = cache.layers[0]
     saved = [v.numpy() for v in (attention.q_dense.kernel, feed_forward.o_dense.kernel)]
@@ -393,15 +430,18 @@ def test_one_row_steps_read_transposed_kernels_that_follow_updates(kind):
                                     attention.q_dense.kernel)])
         feed_forward.o_dense.kernel.assign_add(0.5 * tf.ones_like(feed_forward.o_dense.kernel))
         after, _ = step_logits(decoder, [prompt], tokens)
-        assert cache.transposed.kernels is not copies  # rebuilt
+        assert cache.copies.kernels is not copies  # rebuilt
         np.testing.assert_allclose(log_probabilities(after[:, 0]), expected(), atol=1e-4)
         assert np.abs(after - before).max() > 1e-3
         same, _ = step_logits(decoder, [prompt], tokens)
         np.testing.assert_array_equal(same, after)
 
-        batched, state = step_logits(decoder, [prompt] * 3, tokens)  # 4 slots
-        assert state.slots > 2 and cache.transposed.kernels is None
-        np.testing.assert_allclose(batched[:, 0], after[:, 0], atol=1e-5)
+        few, state = step_logits(decoder, [prompt] * 3, tokens)  # 4 slots
+        assert state.slots == 4 and cache.copies.kernels is not None
+        many, state = step_logits(decoder, [prompt] * 17, tokens)  # 32 slots
+        assert state.slots == 32 and cache.copies.kernels is None
+        for batched in (few, many):
+            np.testing.assert_allclose(batched[:, 0], after[:, 0], atol=1e-5)
     finally:
         for variable, value in zip((attention.q_dense.kernel, feed_forward.o_dense.kernel),
                                    saved):
@@ -423,8 +463,8 @@ def test_bfloat16_steps_use_bfloat16_copies_at_every_row_count(lm):
         assert 0 < gaps.max() < 0.1, gaps
         steps, state = step_logits(rounded, batch, [7, 12])
         assert state.slots == (1 if len(batch) == 1 else 4)
-        assert rounded.cache.step_transposed in rounded.cache._traces
-        assert all(k.dtype == tf.bfloat16 for k in rounded.cache.transposed.kernels)
+        assert rounded.cache.step_on_copies in rounded.cache._traces
+        assert all(k.dtype == tf.bfloat16 for k in rounded.cache.copies.kernels)
     with pytest.raises(BlogError, match='precision'):
         LMDecoder(model, end_id=-1, maxlen=4, precision='float16')
 

@@ -10,8 +10,8 @@ children) is copied to a free slot; other rows keep their slot, so greedy
 decoding and sampling never move the cache. The model's own layers
 (embeddings, dense, feed-forward, layer norms, output head) do the
 arithmetic; only attention over the cache is written here, and, for
-steps of one row on CPU, the dense products with transposed copies of
-the kernels (``_TransposedKernels``). Each graph
+steps of up to 16 rows on CPU, the dense products with copies of the
+kernels in blocks (``_KernelCopies``). Each graph
 (prefill, step, write, copy) is traced for the first shapes it meets and
 once more for any others, not per step.
 
@@ -21,7 +21,7 @@ Public API (used by ``decoding.search`` and ``xiangqi.player``):
     shared_cache(cls, model, *args): one cache (and its traced graphs) per model.
     reuse_freed_memory(): glibc keeps freed blocks for reuse (see its docstring).
     release_freed_memory(): gives them back when a search ends.
-    cache.start(batch, width=None) -> (logits, state)
+    cache.start(batch, width=None, new_tokens=1) -> (logits, state)
     cache.admit(state, batch) -> logits of the new rows (appended after the others)
     cache.advance(state, rows, tokens) -> (logits, state); ``rows[j]`` is the
         row that new row ``j`` continues.
@@ -41,8 +41,9 @@ from bert4keras_blog.internals import call_count, relative_position_bias, t5_dec
 __all__ = ['BertCache', 'T5Cache', 'shared_cache', 'reuse_freed_memory', 'release_freed_memory']
 
 _NEG = -1e12  # what bert4keras' attention masking amounts to after softmax
-_COLUMNS = 64  # column counts are rounded up to a multiple of this
-_FEW_ROWS = 1  # steps of at most this many slots read transposed kernels (BERT family, CPU)
+_COLUMNS = 16  # column counts are rounded up to a multiple of this
+_PLANNED_STEPS = 64  # columns a search reserves at its start, at most, for its steps
+_FEW_ROWS = 16  # float32 steps of at most this many slots read kernel copies (BERT, CPU)
 
 
 def _slot_bucket(n):
@@ -52,6 +53,15 @@ def _slot_bucket(n):
 
 def _column_bucket(n):
     return -(-n // _COLUMNS) * _COLUMNS
+
+
+def _first_length(used, new_tokens):
+    """Columns a search starts with: ``used`` now and one per token it may
+    add, up to ``_PLANNED_STEPS`` (the buffers grow past that). Every step
+    attends over all the columns, so fewer than the search needs would make
+    it grow (a copy) and double, and many more would be read at every step
+    of a search that ends early."""
+    return _column_bucket(used + min(max(new_tokens, 1), _PLANNED_STEPS))
 
 
 def _split_heads(x, heads, size):
@@ -136,6 +146,7 @@ def release_freed_memory():
 
 _MALLOC_TUNED = False
 _CACHES = weakref.WeakKeyDictionary()
+_EAGER_TENSOR = type(tf.constant(0))
 
 
 def shared_cache(cls, model, *args):
@@ -162,19 +173,20 @@ def _buffer(tensor):
     return np.asarray(tensor).ctypes.data
 
 
-class _TransposedKernels(object):
-    """Copies of the dense kernels stored (out, in), for the steps of a
-    search (never the prompts).
+class _KernelCopies(object):
+    """Copies of the dense kernels in the layout a step multiplies fastest,
+    for the steps of a search (never the prompts).
 
-    In float32 (the default, on CPU) only steps of one row use them,
-    multiplied as ``(kernel x^T)^T`` (``_times_transposed``): oneDNN reads
-    a kernel faster in that form than it multiplies one row by Keras' (in,
-    out) layout. A base-size step takes 33-35 instead of 39-40 ms (one
-    process, steps interleaved); at 4 rows the form is slower, so steps of
-    more rows use the model's own layers. In bfloat16 (``precision``, an
-    opt-in) every step uses them, as ``x kernel^T`` in bfloat16: a
-    base-size step's products take 15-21 ms at 1-16 rows against 16-40 ms
-    in float32, at the cost of rounding (docs/decoding.md).
+    float32 (the default, on CPU): blocks of 32 output columns, (out/32,
+    in, 32), one batched matmul per kernel (``_times_blocks``). From Keras'
+    (in, out) layout oneDNN repacks the kernel on every call; from blocks
+    it reads each one as it lies. The 73 products of a base-size step
+    (microbenchmark, forms interleaved) take 13.8 against 17.2 ms at one
+    row, 13.9 against 17.9 at 4 and 20.8 against 28.5 at 16; at 64 both
+    take 54-56 ms, so steps of up to 16 slots use the copies. bfloat16
+    (``precision``, an opt-in): (out, in), every step, multiplied as
+    ``x kernel^T`` in bfloat16 (15-21 ms at 1-16 rows), at the cost of
+    rounding (docs/decoding.md).
 
     The copies are kept between searches (building them takes 35 ms, or
     250 ms while the memory is new to the process), next to a snapshot of
@@ -189,23 +201,28 @@ class _TransposedKernels(object):
     def __init__(self, layers, dtype=None):
         self.layers = layers
         self.dtype = tf.as_dtype(dtype or K.floatx())
-        self.rows = _FEW_ROWS if self.dtype == K.floatx() else None  # None: every step
+        self.blocked = self.dtype == K.floatx()
+        self.rows = _FEW_ROWS if self.blocked else None  # None: every step
         self.index = {id(layer): i for i, layer in enumerate(layers)}
         self.snapshots = self.kernels = None
-        self._transpose = tf.function(functools.partial(_transposed, dtype=self.dtype),
-                                      autograph=False)
+        self._copy = tf.function(_blocks if self.blocked else functools.partial(
+            _transposed, dtype=self.dtype), autograph=False)
 
     def serves(self, slots):
         """Whether steps of ``slots`` slots use the copies."""
         return self.rows is None or slots <= self.rows
 
+    def spec(self):
+        """The copies' TensorSpec, for a step's signature."""
+        return tf.TensorSpec([None] * (3 if self.blocked else 2), self.dtype)
+
     def current(self):
-        """The transposed kernels, built again if any kernel was updated."""
+        """The copies, built again if any kernel was updated."""
         reads = [_snapshot(layer.kernel) for layer in self.layers]
         if self.snapshots is None or any(
                 _buffer(a) != _buffer(b) for a, b in zip(reads, self.snapshots)):
             self.drop()
-            self.kernels = self._transpose(reads)
+            self.kernels = self._copy(reads)
             self.snapshots = reads
         return self.kernels
 
@@ -217,8 +234,8 @@ class _TransposedKernels(object):
         kernel read from ``kernels``, the traced copies."""
         def apply(layer, x):
             kernel = kernels[self.index[id(layer)]]
-            if self.dtype == x.dtype:
-                y = _times_transposed(x, kernel)
+            if self.blocked:
+                y = _times_blocks(x, kernel)
             else:
                 y = tf.cast(tf.matmul(tf.cast(x, self.dtype), kernel, transpose_b=True), x.dtype)
             if layer.use_bias:
@@ -229,6 +246,24 @@ class _TransposedKernels(object):
 
 def _transposed(kernels, dtype):
     return [tf.cast(tf.transpose(kernel), dtype) for kernel in kernels]
+
+
+def _blocks(kernels):
+    """(in, out) kernels -> (out/b, in, b): blocks of ``b`` output columns,
+    ``b`` the largest of 32, 16, ..., 1 that divides ``out``."""
+    copies = []
+    for kernel in kernels:
+        size_in, size_out = kernel.shape
+        block = next(b for b in (32, 16, 8, 4, 2, 1) if size_out % b == 0)
+        copies.append(tf.transpose(tf.reshape(kernel, [size_in, size_out // block, block]),
+                                   (1, 0, 2)))
+    return copies
+
+
+def _times_blocks(x, blocks):
+    """x (rows, in) @ the kernel whose (out/b, in, b) blocks are ``blocks``."""
+    y = tf.matmul(x[None], blocks)  # (out/b, rows, b)
+    return tf.reshape(tf.transpose(y, (1, 0, 2)), [tf.shape(x)[0], -1])
 
 
 def _feed_forward(layer, x, dense):
@@ -285,7 +320,16 @@ class _CachedModel(object):
         self.heads, self.key_size, self.head_size = \
             attention.heads, attention.key_size, attention.head_size
         self.scale = attention.key_size ** 0.5 if attention.attention_scale else None
-        self._write = tf.function(self._write_graph, reduce_retracing=True)
+        # One trace for every slot, column and prompt count (shapes left
+        # open): a search starts with as many columns as it may use, so
+        # searches of different lengths would otherwise trace again.
+        caches = self._cache_specs(len(self.layers))
+        slots, end = tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)
+        self._write = tf.function(self._write_graph,
+                                  input_signature=[caches, caches, slots, end])
+        mask = [tf.TensorSpec([None, 1, None, 1], K.floatx())]  # T5's encoder mask
+        self._write_extra = tf.function(self._write_graph,
+                                        input_signature=[caches + mask, caches + mask, slots, end])
         self._traces = {}  # step function -> its concrete function (``_call_step``)
 
     def _call_step(self, step, *args):
@@ -298,7 +342,8 @@ class _CachedModel(object):
         trace = self._traces[step]
         if not hasattr(trace, '_call_flat'):  # a later TensorFlow: the public way
             return trace(*args)
-        flat = [tf.convert_to_tensor(a) for a in tf.nest.flatten(args)]
+        flat = [a if type(a) is _EAGER_TENSOR else tf.convert_to_tensor(a)  # most already are
+                for a in tf.nest.flatten(args)]
         return trace._call_flat(flat, trace.captured_inputs)
 
     def _keys_values(self, attention, x):
@@ -441,8 +486,8 @@ class _CachedModel(object):
 
 
 def _times_transposed(x, weights):
-    """x @ weights^T for x (rows, in), weights (out, in): the tied output
-    layer (the token table) and the transposed kernels. Written as
+    """x @ weights^T for x (rows, in), weights (out, in): a tied output
+    layer (the token table). Written as
     (weights @ x^T)^T: a matmul with a transposed second operand repacks
     all of it for more than one row (10x slower at 2-4 rows, base size)."""
     return tf.transpose(tf.matmul(weights, x, transpose_b=True))
@@ -508,11 +553,11 @@ class BertCache(_CachedModel):
         self.vocab_size = int(self.token.input_dim)
         dense = list({id(layer): layer for layer in self._dense_layers()}.values())
         if precision == 'bfloat16':
-            self.transposed = _TransposedKernels(dense, tf.bfloat16)
+            self.copies = _KernelCopies(dense, tf.bfloat16)
         elif 'CPU' in self.token.embeddings.device.upper():
-            self.transposed = _TransposedKernels(dense)
+            self.copies = _KernelCopies(dense)
         else:
-            self.transposed = None
+            self.copies = None
         int_matrix = tf.TensorSpec([None, None], tf.int32)
         int_vector = tf.TensorSpec([None], tf.int32)
         table = tf.TensorSpec([None, None], K.floatx())
@@ -522,9 +567,9 @@ class BertCache(_CachedModel):
                 tf.TensorSpec([], tf.int32), int_vector, int_vector]
         caches = self._cache_specs(len(self.layers))
         self.step = tf.function(self._step, input_signature=[caches, []] + rest)
-        self.step_transposed = tf.function(self._step, input_signature=[
-            caches, [tf.TensorSpec([None, None], self.transposed.dtype)] * len(dense)] + rest) \
-            if self.transposed is not None else None
+        self.step_on_copies = tf.function(self._step, input_signature=[
+            caches, [self.copies.spec()] * len(dense)] + rest) \
+            if self.copies is not None else None
 
     def _dense_layers(self):
         """The Dense layers a step multiplies by, block by block, then the head's."""
@@ -602,9 +647,9 @@ class BertCache(_CachedModel):
 
     def _step(self, caches, kernels, table, tokens, positions, segments, start, t, sources,
               targets):
-        """One token per slot. ``kernels``: the transposed dense kernels
-        (``_TransposedKernels``), or none to use the layers as they are."""
-        dense = self.transposed.dense(kernels) if kernels else _apply
+        """One token per slot. ``kernels``: copies of the dense kernels
+        (``_KernelCopies``), or none to use the layers as they are."""
+        dense = self.copies.dense(kernels) if kernels else _apply
         caches = self._copy_graph(caches, sources, targets)
         x = self._embed(tokens, segments, positions, table)
         mask = self._live_columns(start, t, tf.shape(caches[0])[2])
@@ -617,26 +662,26 @@ class BertCache(_CachedModel):
         if state.position[state.rows].max(initial=0) >= self.max_position:
             raise BlogError('the sequence is longer than the model\'s %d positions'
                             % self.max_position)
-        kernels = state.kernels if self.transposed and self.transposed.serves(state.slots) \
-            else []
+        kernels = state.kernels if self.copies and self.copies.serves(state.slots) else []
         logits, state.self_kv = self._call_step(
-            self.step_transposed if kernels else self.step, state.self_kv, kernels,
+            self.step_on_copies if kernels else self.step, state.self_kv, kernels,
             state.table, fed, state.position, state.segment, state.start, np.int32(state.t),
             *state.take_copies())
         return logits
 
-    def start(self, batch, width=None):
+    def start(self, batch, width=None, new_tokens=1):
         """Prefills ``batch`` (``[token_ids]`` or ``[token_ids, segment_ids]``
-        per input); ``width``: the longest prompt that will ever be admitted."""
+        per input); ``width``: the longest prompt that will ever be admitted;
+        ``new_tokens``: how many tokens the search may add to a row."""
         width = max(width or 0, max(len(np.asarray(item[0]).reshape(-1)) for item in batch))
-        state = self._state(_slot_bucket(len(batch)), _column_bucket(width + 1), width)
+        state = self._state(_slot_bucket(len(batch)), _first_length(width, new_tokens), width)
         state.table = self.table()
         state.kernels = []
-        if self.transposed is not None:
-            if self.transposed.serves(state.slots):
-                state.kernels = self.transposed.current()
-            else:  # a float32 batch: the copies would only hold memory
-                self.transposed.drop()
+        if self.copies is not None:
+            if self.copies.serves(state.slots):
+                state.kernels = self.copies.current()
+            else:  # a float32 batch of more slots: the copies would only hold memory
+                self.copies.drop()
         return self.admit(state, batch), state
 
     def admit(self, state, batch):
@@ -775,12 +820,12 @@ class T5Cache(_CachedModel):
         return [(self.heads, width, self.key_size), (self.heads, width, self.head_size)] * \
             len(self.layers) + [(1, width, 1)]
 
-    def start(self, batch, start_id, width=None):
+    def start(self, batch, start_id, width=None, new_tokens=1):
         """Encodes ``batch`` ([encoder_ids] per input) and runs the decoder's
         first step on ``start_id``; ``width``: the longest encoder input that
-        will ever be admitted."""
+        will ever be admitted; ``new_tokens``: as ``BertCache.start``."""
         width = max(width or 0, max(len(np.asarray(item[0]).reshape(-1)) for item in batch))
-        state = self._state(_slot_bucket(len(batch)), _COLUMNS, 1)
+        state = self._state(_slot_bucket(len(batch)), _first_length(1, new_tokens), 1)
         state.start_id, state.encoder_width, state.table = start_id, width, self.table()
         state.extra = self._zeros(state.slots, self._extra_shapes(width))
         return self.admit(state, batch), state
@@ -798,8 +843,8 @@ class T5Cache(_CachedModel):
         logits, caches, cross, context_mask = self.prefill(
             encoder_ids, np.full(len(batch), state.start_id, 'int32'), state.table)
         state.self_kv = self._write(state.self_kv, caches, slots, np.int32(state.t))
-        state.extra = self._write(state.extra, cross + [context_mask[:, None, :, None]], slots,
-                                  np.int32(width))
+        state.extra = self._write_extra(state.extra, cross + [context_mask[:, None, :, None]],
+                                        slots, np.int32(width))
         state.start[slots] = state.t - 1
         state.rows = np.concatenate([state.rows, slots])
         return logits.numpy()

@@ -185,7 +185,7 @@ class _CachedDecoder(object):
             else np.array([[self.start_id]])
 
     def _start(self, batch, width=None):
-        return self.cache.start(batch, width=width)
+        return self.cache.start(batch, width=width, new_tokens=self.maxlen)
 
     def cache_bytes(self, batch_size, length):
         """Memory of the key/value cache for ``batch_size`` rows of ``length`` tokens."""
@@ -397,4 +397,4 @@ class T5Decoder(_CachedDecoder):
                          start_id)
 
     def _start(self, batch, width=None):
-        return self.cache.start(batch, self.start_id, width)
+        return self.cache.start(batch, self.start_id, width, self.maxlen)
