@@ -327,9 +327,6 @@ class _CachedModel(object):
         slots, end = tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)
         self._write = tf.function(self._write_graph,
                                   input_signature=[caches, caches, slots, end])
-        mask = [tf.TensorSpec([None, 1, None, 1], K.floatx())]  # T5's encoder mask
-        self._write_extra = tf.function(self._write_graph,
-                                        input_signature=[caches + mask, caches + mask, slots, end])
         self._traces = {}  # step function -> its concrete function (``_call_step``)
 
     def _call_step(self, step, *args):
@@ -742,11 +739,13 @@ class T5Cache(_CachedModel):
         int_vector = tf.TensorSpec([None], tf.int32)
         table = tf.TensorSpec([None, None], K.floatx())
         n = len(self.layers)
+        extra = self._cache_specs(n) + [tf.TensorSpec([None, 1, None, 1], K.floatx())]
+        self._write_extra = tf.function(self._write_graph, input_signature=[  # as ``_write``
+            extra, extra, int_vector, tf.TensorSpec([], tf.int32)])
         self.prefill = tf.function(self._prefill, input_signature=[
             tf.TensorSpec([None, None], tf.int32), int_vector, table])
         self.step = tf.function(self._step, input_signature=[
-            self._cache_specs(n), self._cache_specs(n) + [
-                tf.TensorSpec([None, 1, None, 1], K.floatx())],
+            self._cache_specs(n), extra,
             table, int_vector, int_vector, tf.TensorSpec([], tf.int32), int_vector, int_vector])
 
     def _decode(self, x, self_attend, cross, context_mask, table):

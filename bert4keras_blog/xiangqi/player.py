@@ -64,7 +64,7 @@ class MovePlayer(object):
         """Log-probability of every legal move after ``moves``."""
         legal = legal if legal is not None else legal_moves(moves, fen)
         ids = {m: tuple(self.tokenizer.token_to_id[c] for c in m) for m in legal}
-        logits, state = self.cache.start([[self._context(moves)]])
+        logits, state = self.cache.start([[self._context(moves)]], new_tokens=3)
         logp = log_probabilities(logits)
         rows = {(): 0}
         greedy = ()
