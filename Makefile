@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 
-.PHONY: venv engine browser demo docs screenshots test test-fast clean-tiny
+.PHONY: venv engine browser demo claims docs screenshots test test-fast clean-tiny
 
 $(STAMP): setup.py requirements/stack.txt requirements/peer.txt requirements/bert4keras.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,13 +36,20 @@ browser:
 	else echo "note: chromium is missing; the web page's browser tests are skipped:" \
 		"sudo apt-get install chromium chromium-driver fonts-wqy-zenhei"; fi; }
 
+# Every example's --quick run into runs/ (about 16 minutes on 2 cores), one
+# table, and how to open the web page over those runs.
 demo: venv engine
 	$(PY) -m bert4keras_blog.demo
 
-# After `make demo`: copy each example's metrics.json into docs/results/ and
+# The seeded comparisons the docs quote (about 100 minutes on 2 cores), into
+# runs/claims/, with every claims table.
+claims: venv engine
+	$(PY) -m bert4keras_blog.demo --claims
+
+# After `make claims`: copy each example's metrics.json into docs/results/ and
 # rewrite the results blocks of README.md and docs/*.md from them.
 docs: venv
-	$(PY) -m bert4keras_blog.results_pages --runs runs
+	$(PY) -m bert4keras_blog.results_pages --runs runs/claims
 
 # After `make demo`: the web page over runs/, screenshots into docs/web/.
 screenshots: venv browser

@@ -14,10 +14,12 @@ Public API:
         for a single run's accuracy.
     distinguishable(estimate) -> bool: the interval excludes 0.
     describe(estimate, digits=4) -> str: ``0.1234 [0.1000, 0.1468] (n=5)``.
-    compare(claim, a, b, values_a, values_b, paired=True) -> dict: one row of
-        a claims table (each arm's mean and interval, the difference a − b
-        with its interval, whether it is distinguishable from zero); this is
-        what the examples print and save in metrics.json.
+    compare(claim, a, b, values_a, values_b, paired=True, over='seeds') -> dict:
+        one row of a claims table (each arm's mean and interval, the
+        difference a − b with its interval, whether it is distinguishable
+        from zero, and what the values are over: 'seeds', or 'examples' when
+        one run pairs the arms example by example); this is what the
+        examples print and save in metrics.json.
     table(rows, digits=4) -> str: those rows as an aligned text table.
     cells(row, digits=4) -> tuple of str: one row's cells, under HEADER (the
         text table and the docs' markdown tables share them).
@@ -116,13 +118,14 @@ def describe(estimate, digits=4):
     return form % (estimate.mean, estimate.low, estimate.high, estimate.n)
 
 
-def compare(claim, a, b, values_a, values_b, paired=True, level=0.95):
+def compare(claim, a, b, values_a, values_b, paired=True, level=0.95, over='seeds'):
     """One claims-table row: arm ``a`` against arm ``b`` over seeds.
 
     Args:
         claim: str. The quantity compared, e.g. '|grad L|^2 at L=0.1'.
         a, b: str. Names of the two arms.
-        values_a, values_b: one number per seed (same seeds when ``paired``).
+        values_a, values_b: one number per seed (same seeds when ``paired``),
+            or per held-out example of one run (``over='examples'``).
     """
     first, second = interval(values_a, level), interval(values_b, level)
     gap = difference(values_a, values_b, paired, level)
@@ -130,10 +133,10 @@ def compare(claim, a, b, values_a, values_b, paired=True, level=0.95):
             'mean_a': first.mean, 'low_a': first.low, 'high_a': first.high,
             'mean_b': second.mean, 'low_b': second.low, 'high_b': second.high,
             'difference': gap.mean, 'low': gap.low, 'high': gap.high, 'n': gap.n,
-            'paired': bool(paired), 'distinguishable': distinguishable(gap)}
+            'paired': bool(paired), 'over': over, 'distinguishable': distinguishable(gap)}
 
 
-HEADER = ('claim', 'a', 'b', 'mean a [95%]', 'mean b [95%]', 'a − b [95%]', 'seeds',
+HEADER = ('claim', 'a', 'b', 'mean a [95%]', 'mean b [95%]', 'a − b [95%]', 'n',
           'distinguishable')
 
 
@@ -143,7 +146,8 @@ def cells(row, digits=4):
         return ('%.{0}g [%.{0}g, %.{0}g]'.format(digits)) % (mean, low, high)
     return (row['claim'], row['a'], row['b'], cell(row['mean_a'], row['low_a'], row['high_a']),
             cell(row['mean_b'], row['low_b'], row['high_b']),
-            cell(row['difference'], row['low'], row['high']), str(row['n']),
+            cell(row['difference'], row['low'], row['high']),
+            '%d %s' % (row['n'], row.get('over', 'seeds')),
             'yes' if row['distinguishable'] else 'no')
 
 

@@ -22,7 +22,7 @@ Public API:
         .valid, .test: lists of (source ids, target ids without [SEP])
         .end_id, .max_target, .constraint (None or a decoder constraint)
     decode(decoder, pairs, topk, constraint=None, batch_size=64) -> list of ids
-    score(outputs, targets, end_id) -> dict: exact, token_accuracy,
+    score(outputs, targets, end_id) -> dict: exact, exact_by_example, token_accuracy,
         by_position (share right at each target position)
 
 Example:
@@ -144,7 +144,8 @@ def _until_end(ids, end_id):
 
 
 def score(outputs, targets, end_id):
-    """Exact match, token accuracy and accuracy by target position.
+    """Exact match (overall and ``exact_by_example``, 0 or 1 per target),
+    token accuracy and accuracy by target position.
 
     ``by_position[i]``: among targets at least ``i + 1`` long, the share whose
     output has the target's token at position ``i``.
@@ -153,13 +154,13 @@ def score(outputs, targets, end_id):
         raise BlogError('no targets to score')
     longest = max(len(t) for t in targets)
     right, present = np.zeros(longest), np.zeros(longest)
-    exact, tokens = 0, 0.0
+    exact, tokens = [], 0.0
     for output, target in zip(outputs, targets):
         output = _until_end(output, end_id)
         hits = [a == b for a, b in zip(output, target)]
         right[:len(hits)] += hits
         present[:len(target)] += 1
-        exact += output == list(target)
+        exact.append(int(output == list(target)))
         tokens += sum(hits) / max(len(target), len(output), 1)
-    return {'exact': exact / len(targets), 'token_accuracy': tokens / len(targets),
-            'by_position': (right / np.maximum(present, 1)).tolist()}
+    return {'exact': sum(exact) / len(targets), 'token_accuracy': tokens / len(targets),
+            'by_position': (right / np.maximum(present, 1)).tolist(), 'exact_by_example': exact}

@@ -164,12 +164,13 @@ def load_mt5(checkpoint, spm, config=None, size='small', keep_tokens=None, **kwa
     return t5, tokenizer
 
 
-def chinese_rouge_bleu(predictions, references):
+def chinese_rouge_bleu(predictions, references, per_example=False):
     """Per-character Rouge-1/2/L F1 (rouge-score) and BLEU (sacrebleu, 'zh').
 
     Returns:
         dict with 'rouge-1', 'rouge-2', 'rouge-l' (mean F1 in [0, 1]) and
-        'bleu' (corpus BLEU in [0, 1]).
+        'bleu' (corpus BLEU in [0, 1]); with ``per_example``, also
+        'rouge-l_by_example' (one F1 per pair, for an interval over them).
     """
 
     class Characters(tokenizers.Tokenizer):
@@ -180,13 +181,17 @@ def chinese_rouge_bleu(predictions, references):
 
     scorer = rouge_scorer.RougeScorer(['rouge1', 'rouge2', 'rougeL'], tokenizer=Characters())
     totals = {'rouge-1': 0.0, 'rouge-2': 0.0, 'rouge-l': 0.0}
+    rouge_l = []
     for prediction, reference in zip(predictions, references):
         scores = scorer.score(reference, prediction)
         totals['rouge-1'] += scores['rouge1'].fmeasure
         totals['rouge-2'] += scores['rouge2'].fmeasure
-        totals['rouge-l'] += scores['rougeL'].fmeasure
+        rouge_l.append(scores['rougeL'].fmeasure)
+    totals['rouge-l'] = sum(rouge_l)
     n = max(len(references), 1)
     result = {k: v / n for k, v in totals.items()}
+    if per_example:
+        result['rouge-l_by_example'] = rouge_l
     result['bleu'] = sacrebleu.corpus_bleu(list(predictions), [list(references)],
                                            tokenize='zh').score / 100
     return result

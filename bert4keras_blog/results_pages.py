@@ -140,7 +140,7 @@ def _provenance(run):
     versions = run.get('versions', {})
     stack = ', '.join('%s %s' % (name, versions[name])
                       for name in ('tensorflow', 'tf_keras', 'bert4keras') if name in versions)
-    return 'Run: `python %s`, started %s (%s), %s s.' % (
+    return '`make claims` runs `python %s`; this run started %s (%s), %s s.' % (
         ' '.join(run.get('command', [])), run.get('started', '?'), stack,
         _value(run.get('seconds')))
 
@@ -162,7 +162,8 @@ def render_headline(metrics):
     if not name:
         return 'This run names no headline.\n'
     note = ' (95% interval)' if metrics.get('interval') else ' (one run, no interval)'
-    return '**Headline of the embedded default:** `%s` = %s%s.\n' % (name, value, note)
+    return '**Headline of the embedded default** (`make claims`): `%s` = %s%s.\n' % (
+        name, value, note)
 
 
 def headline(metrics):
@@ -177,7 +178,7 @@ def headline(metrics):
 
 def render_posts(results):
     """``results``: example -> metrics (or None when no file exists)."""
-    lines = ['| post | claim | example | docs | headline (embedded default) |',
+    lines = ['| post | claim | example | docs | headline (embedded default, `make claims`) |',
              '|---|---|---|---|---|']
     for number, example, page, claim in POSTS:
         metrics = results.get(example)

@@ -17,10 +17,14 @@ content hashes, library versions and the wall time;
 Public API:
     add_release_arguments(parser, kinds, many=False)
     add_data_arguments(parser, help)
+    add_quick_argument(parser, settings): ``--quick``, the setting ``make
+        demo`` runs (a headline worth reading in a minute or two on 2 CPU
+        cores); ``settings`` are defaults, so flags given with it still win.
     parse_example_args(parser, argv, resolve=None) -> argparse.Namespace:
         ``.releases`` (list of path dicts; empty = the tiny default) and
         ``.command`` (the resolved argv), filled.
     Run(example, args, script): ``.folder``; ``save(metrics)``.
+    recorded_settings(args) -> dict: the settings a run folder records.
     check_run_dir(folder), check_writable_file(path, flag): raise
         BlogError before work whose output could not be written.
     share(text): argparse type, a number from 0 to 1.
@@ -47,7 +51,8 @@ from bert4keras_blog.checkpoints import RELEASES, find_release, release_from_fil
 from bert4keras_blog.datafiles import MAX_REJECTED, check_text_head
 from bert4keras_blog.training import run_dir, save_metrics
 
-__all__ = ['add_release_arguments', 'add_data_arguments', 'parse_example_args', 'Run',
+__all__ = ['add_release_arguments', 'add_data_arguments', 'add_quick_argument',
+           'parse_example_args', 'recorded_settings', 'Run',
            'file_record', 'check_run_dir', 'check_writable_file', 'share', 'RELEASE_FLAGS']
 
 RELEASE_FLAGS = ('pretrained', 'config', 'checkpoint', 'dict', 'spm')
@@ -93,6 +98,17 @@ def add_data_arguments(parser, help, with_release=False, files=None):
                         help='stop when more than this share of a file\'s lines is malformed '
                              '(default %(default)s); every rejected line is listed in '
                              '<run dir>/<split>.rejected.txt')
+
+
+def add_quick_argument(parser, settings):
+    """``--quick``: ``settings`` (argparse dests -> values) become the
+    defaults. The same flag on all eight examples; ``make demo`` passes it."""
+    shown = ' '.join('--%s %s' % (dest.replace('_', '-'), ' '.join(map(str, value))
+                                  if isinstance(value, (list, tuple)) else value)
+                     for dest, value in settings.items())
+    parser.add_argument('--quick', action='store_true',
+                        help="make demo's setting, a minute or two on 2 CPU cores: " + shown)
+    parser.set_defaults(quick_settings=dict(settings))
 
 
 def _releases(args):
@@ -178,6 +194,9 @@ def parse_example_args(parser, argv, resolve=None):
     ``--run-dir``, and records the full command line in ``args.command``.
     Problems exit as ``parser.error``, before any work."""
     args = parser.parse_args(argv)
+    if getattr(args, 'quick', False):  # the quick values as defaults: explicit flags win
+        parser.set_defaults(**args.quick_settings)
+        args = parser.parse_args(argv)
     try:
         args.releases = _releases(args) if hasattr(args, 'release_kinds') else []
         if args.releases and getattr(args, 'data_with_release', None) and not args.data:
@@ -251,6 +270,13 @@ def _versions():
     return {k: str(v) for k, v in versions.items()}
 
 
+def recorded_settings(args):
+    """The settings a run folder records: every parsed option, resolved."""
+    return {k: v for k, v in sorted(vars(args).items())
+            if k not in ('releases', 'command', 'release_kinds', 'many_releases',
+                         'data_with_release', 'quick_settings')}
+
+
 class Run(object):
     """One example's run folder and its record.
 
@@ -265,9 +291,7 @@ class Run(object):
         self.folder = run_dir(example) if args.run_dir is None else run_dir(args.run_dir, root='')
         open(os.path.join(self.folder, RUN_MARK), 'w').close()  # ours to replace next time
         self.start = time.time()
-        self.settings = {k: v for k, v in sorted(vars(args).items())
-                         if k not in ('releases', 'command', 'release_kinds', 'many_releases',
-                                      'data_with_release')}
+        self.settings = recorded_settings(args)
         self.inputs = {'releases': [
             {key: (value if key == 'kind' else file_record(value))
              for key, value in release.items() if key != 'folder'}

@@ -36,13 +36,16 @@ from bert4keras_blog.pretrained import (
     ElectraPretraining, MaskedLMPretraining, build_classifier, build_electra_pair,
     compare_architectures,
     parameter_count, replaced_token_detection, width_for_parameters)
-from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
+from bert4keras_blog.runs import Run, add_quick_argument, add_release_arguments, parse_example_args
 from bert4keras_blog.training import new_figure, save_figure, set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post1_albert_electra'
 SIZE = dict(vocab_size=21128, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
             intermediate_size=1024, hidden_act='gelu', max_position=512)
+
+# make demo's setting (--quick): minutes on 2 CPU cores, a headline worth reading.
+QUICK = {'pretrain_steps': 100, 'finetune_steps': 100, 'cost_len': 64}
 
 
 def parse_args(argv):
@@ -60,6 +63,7 @@ def parse_args(argv):
                         help='sequence length the cost table is measured at (default %(default)s)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--run-dir', default=None)
+    add_quick_argument(parser, QUICK)
     return parse_example_args(parser, argv, resolve_defaults)
 
 

