@@ -46,10 +46,11 @@ demo: venv engine
 claims: venv engine
 	$(PY) -m bert4keras_blog.demo --claims
 
-# After `make claims`: copy each example's metrics.json into docs/results/ and
-# rewrite the results blocks of README.md and docs/*.md from them.
+# After `make claims` (and `make demo`): copy each example's metrics.json and
+# the demo's table into docs/results/, and rewrite the results blocks of
+# README.md and docs/*.md from them.
 docs: venv
-	$(PY) -m bert4keras_blog.results_pages --runs runs/claims
+	$(PY) -m bert4keras_blog.results_pages --runs runs/claims --demo runs/demo.json
 
 # After `make demo`: the web page over runs/, screenshots into docs/web/.
 screenshots: venv browser

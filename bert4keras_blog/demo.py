@@ -25,6 +25,8 @@ Public API:
     run_demo(examples_dir=None, only=None, runs='runs', say=_say) -> rows
     run_claims(only=None, runs='runs/claims', say=_say) -> rows
     format_table(rows) -> str
+    save_summary(path, rows, seconds, claims=False) -> dict: the table and
+        the time as JSON (``runs/demo.json``; the README's demo table).
     main(argv=None) -> int
 """
 import argparse
@@ -42,7 +44,7 @@ from bert4keras_blog.cli import check_checkpoint
 from bert4keras_blog.results_pages import POSTS
 
 __all__ = ['QUICK_SECONDS', 'CLAIMS', 'run_examples', 'run_demo', 'run_claims', 'format_table',
-           'main']
+           'save_summary', 'main']
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES_DIR = os.path.join(ROOT, 'examples')
@@ -52,9 +54,9 @@ WHAT = {example: claim for _, example, _, claim in POSTS}
 # Measured by `make demo` on 2 CPU cores (the README gives the run); only
 # used to tell a person how long to wait.
 QUICK_SECONDS = {
-    'post1_albert_electra': 110, 'post2_learning_rate': 40, 'post3_math_word_problems': 150,
-    'post4_teaforn': 170, 'post5_simsiam': 90, 'post6_mt5_title_generation': 150,
-    'post7_gpt_xiangqi': 240, 'post8_rnn_gradients': 120,
+    'post1_albert_electra': 180, 'post2_learning_rate': 20, 'post3_math_word_problems': 180,
+    'post4_teaforn': 50, 'post5_simsiam': 40, 'post6_mt5_title_generation': 110,
+    'post7_gpt_xiangqi': 200, 'post8_rnn_gradients': 75,
 }
 
 # The settings behind docs/results/: every example's own defaults. A test
@@ -184,6 +186,33 @@ def claims_tables(rows):
     return '\n\n'.join(parts)
 
 
+def _processor():
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+        return names[0] if names else 'unknown processor'
+    except OSError:
+        return 'unknown processor'
+
+
+def save_summary(path, rows, seconds, claims=False):
+    """The table and the total time as JSON (``make docs`` renders the
+    README's demo table from it)."""
+    from bert4keras_blog.backend import stack_versions
+    summary = {
+        'command': 'make claims' if claims else 'make demo', 'seconds': round(seconds, 1),
+        'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(time.time() - seconds)),
+        'machine': '%s, %d cores' % (_processor(), os.cpu_count() or 0),
+        'versions': {k: str(v) for k, v in stack_versions().items()},
+        'rows': [{k: row[k] for k in ('example', 'metric', 'value', 'interval', 'seconds',
+                                      'failed')} for row in rows]}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(summary, f, indent=1, ensure_ascii=False,
+                  default=lambda v: v.item() if hasattr(v, 'item') else str(v))  # NumPy scalars
+    return summary
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m bert4keras_blog.demo',
                                      description=__doc__.split('\n')[0])
@@ -209,8 +238,11 @@ def main(argv=None):
     if args.claims and claims_tables(rows):
         print(claims_tables(rows) + '\n')
     print(format_table(rows))
-    print('\n%s took %s (minutes:seconds).' % ('make claims' if args.claims else 'make demo',
-                                              _minutes(time.time() - start)))
+    summary = save_summary(os.path.join(runs, 'claims.json' if args.claims else 'demo.json'),
+                           rows, time.time() - start, args.claims)
+    print('\n%s took %s (minutes:seconds) on %s.' % (summary['command'],
+                                                    _minutes(summary['seconds']),
+                                                    summary['machine']))
     failed = [row['example'] for row in rows if row['failed']]
     if failed:
         print('FAILED: %s (tracebacks above)' % ', '.join(failed), file=sys.stderr)

@@ -6,8 +6,10 @@ A page holds a block between ``<!-- results: <example> -->`` and
 (``<!-- headline: <example> -->`` ... ``<!-- /headline -->``) and its claims
 table (``<!-- claims: <example> -->`` ... ``<!-- /claims -->``: each
 comparison over seeds with its 95% interval, from ``metrics['claims']``). The
-README's post table sits between ``<!-- posts -->`` and ``<!-- /posts -->``. Both are written from the committed
-results files, and ``check_pages`` (run by the tests) reports any block that
+README's post table sits between ``<!-- posts -->`` and ``<!-- /posts -->``,
+and make demo's table (``docs/results/demo.json``, a copy of
+``runs/demo.json``) between ``<!-- demo -->`` and ``<!-- /demo -->``. All are
+written from the committed results files, and ``check_pages`` (run by the tests) reports any block that
 differs from what its file renders, so a page cannot quote a number its run
 did not produce.
 
@@ -19,7 +21,8 @@ Public API:
     headline(metrics) -> (name, value text with its interval), or ('', '').
     scalar_rows(metrics) -> [(name, value text)]: the scalars of a run.
     render_posts(results) -> str: the README's table of posts.
-    collect(runs_dir, results_dir) -> list of examples copied.
+    render_demo(summary) -> str: make demo's table (``docs/results/demo.json``).
+    collect(runs_dir, results_dir, demo=None) -> list of examples copied.
     update_pages(root) -> list of files rewritten.
     check_pages(root) -> list of str: blocks that disagree with their files.
     main(argv=None) -> int: ``python -m bert4keras_blog.results_pages``.
@@ -33,7 +36,7 @@ import shutil
 from bert4keras_blog.claims import HEADER, cells
 
 __all__ = ['POSTS', 'render_results', 'render_claims', 'render_headline', 'render_posts',
-           'headline', 'scalar_rows', 'collect', 'update_pages', 'check_pages', 'main']
+           'render_demo', 'headline', 'scalar_rows', 'collect', 'update_pages', 'check_pages', 'main']
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,6 +60,8 @@ POSTS = [
 
 BLOCK = re.compile(r'<!-- (results|claims|headline): (\w+) -->\n(.*?)<!-- /\1 -->', re.S)
 POSTS_BLOCK = re.compile(r'<!-- posts -->\n(.*?)<!-- /posts -->', re.S)
+DEMO_BLOCK = re.compile(r'<!-- demo -->\n(.*?)<!-- /demo -->', re.S)
+DEMO = 'demo'  # docs/results/demo.json: make demo's table (runs/demo.json)
 # Files and provenance are not numbers; claims and the headline's interval
 # have their own renderings.
 _SKIPPED = ('headline', 'figure', 'model', 'run', 'claims', 'interval')
@@ -189,9 +194,36 @@ def render_posts(results):
     return '\n'.join(lines) + '\n'
 
 
+def _minutes(seconds):
+    return '%d:%02d' % divmod(int(round(seconds)), 60)
+
+
+def render_demo(summary):
+    """make demo's table: each example's quick headline, interval, seconds."""
+    if not summary:
+        return 'No demo summary yet: run `make demo`, then `make docs`.\n'
+    lines = ['| example | headline (`--quick`) | value [95%] | seconds |', '|---|---|---|---|']
+    checks = [row for row in summary['rows'] if row['example'].startswith('foundation')]
+    for row in summary['rows']:
+        if row in checks:
+            continue
+        value = 'FAILED' if row['failed'] else _value(row['value'])
+        if row['interval'] and not row['failed']:
+            value += ' [%s, %s]' % tuple(_value(v) for v in row['interval'])
+        lines.append('| %s | %s | %s | %.0f |' % (row['example'], row['metric'], value,
+                                                  row['seconds']))
+    lines.append('\n`make demo` took %s (minutes:seconds; %.0f s of it the self-check of the %d '
+                 'tiny checkpoints) on %s, started %s (%s).' % (
+        _minutes(summary['seconds']), sum(row['seconds'] for row in checks), len(checks),
+        summary['machine'], summary['started'],
+        ', '.join('%s %s' % kv for kv in sorted(summary['versions'].items())
+                  if kv[0] in ('tensorflow', 'tf_keras', 'bert4keras'))))
+    return '\n'.join(lines) + '\n'
+
+
 def _results(root):
     results = {}
-    for _, example, _, _ in POSTS:
+    for example in [DEMO] + [post[1] for post in POSTS]:
         path = os.path.join(root, 'docs', 'results', example + '.json')
         if os.path.exists(path):
             with open(path, encoding='utf-8') as f:
@@ -216,15 +248,21 @@ def _rendered(text, results):
             'No results file yet: run the example and `make docs`.\n'
         return '<!-- %s: %s -->\n%s<!-- /%s -->' % (kind, example, body, kind)
     text = BLOCK.sub(block, text)
+    text = DEMO_BLOCK.sub(lambda m: '<!-- demo -->\n%s<!-- /demo -->'
+                          % render_demo(results.get(DEMO)), text)
     return POSTS_BLOCK.sub(lambda m: '<!-- posts -->\n%s<!-- /posts -->'
                            % render_posts(results), text)
 
 
-def collect(runs_dir, results_dir):
+def collect(runs_dir, results_dir, demo=None):
     """Copies ``runs_dir/<example>/metrics.json`` of each post to
-    ``results_dir/<example>.json``."""
+    ``results_dir/<example>.json``, and ``demo`` (make demo's
+    ``runs/demo.json``), when it exists, to ``results_dir/demo.json``."""
     os.makedirs(results_dir, exist_ok=True)
     copied = []
+    if demo and os.path.exists(demo):
+        shutil.copyfile(demo, os.path.join(results_dir, DEMO + '.json'))
+        copied.append(DEMO)
     for _, example, _, _ in POSTS:
         source = os.path.join(runs_dir, example, 'metrics.json')
         if os.path.exists(source):
@@ -264,6 +302,9 @@ def check_pages(root=ROOT):
         posts, wanted_posts = POSTS_BLOCK.search(text), POSTS_BLOCK.search(new)
         if posts and posts.group(1) != wanted_posts.group(1):
             problems.append('%s: the table of posts differs from docs/results/' % name)
+        demo, wanted_demo = DEMO_BLOCK.search(text), DEMO_BLOCK.search(new)
+        if demo and demo.group(1) != wanted_demo.group(1):
+            problems.append('%s: the demo table differs from docs/results/demo.json' % name)
     return problems
 
 
@@ -273,10 +314,15 @@ def main(argv=None):
         description='Copy the examples\' metrics into docs/results and rewrite the results '
                     'blocks of README.md and docs/*.md from them.')
     parser.add_argument('--runs', default=None,
-                        help='copy <RUNS>/<example>/metrics.json first (e.g. runs/)')
+                        help='copy <RUNS>/<example>/metrics.json first (make claims\' '
+                             'runs/claims/)')
+    parser.add_argument('--demo', default=None,
+                        help='copy make demo\'s summary too (runs/demo.json), when it exists')
     args = parser.parse_args(argv)
-    if args.runs:
-        print('copied: %s' % ', '.join(collect(args.runs, os.path.join(ROOT, 'docs', 'results'))))
+    if args.runs or args.demo:
+        copied = collect(args.runs or os.devnull, os.path.join(ROOT, 'docs', 'results'),
+                         args.demo)
+        print('copied: %s' % (', '.join(copied) or 'nothing'))
     for page in update_pages():
         print('rewrote %s' % os.path.relpath(page, ROOT))
     return 0

@@ -36,7 +36,7 @@ from bert4keras_blog.errors import run_main
 EXAMPLE = 'post3_math_word_problems'
 
 # make demo's setting (--quick): minutes on 2 CPU cores, a headline worth reading.
-QUICK = {'train_size': 3000, 'epochs': 4}
+QUICK = {'train_size': 6000, 'epochs': 5}
 
 
 def parse_args(argv):

@@ -42,7 +42,7 @@ EXAMPLE = 'post6_mt5_title_generation'
 KEYWORD_TAGS = ('n', 'nr', 'ns', 'nt', 'nz')
 
 # make demo's setting (--quick): minutes on 2 CPU cores, a headline worth reading.
-QUICK = {'examples': 3000, 'epochs': 8}
+QUICK = {'examples': 6000, 'epochs': 6}
 
 
 def parse_args(argv):

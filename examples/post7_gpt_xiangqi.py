@@ -60,7 +60,7 @@ EXAMPLE = 'post7_gpt_xiangqi'
 STAGES = (1 / 8, 1 / 4, 1 / 2, 1)
 
 # make demo's setting (--quick): minutes on 2 CPU cores, a headline worth reading.
-QUICK = {'steps': 160, 'maxlen': 256, 'probe_positions': 20, 'curve_games': 0,
+QUICK = {'steps': 240, 'maxlen': 256, 'probe_positions': 20, 'curve_games': 0,
          'random_games': 12, 'engine_games': 1, 'max_plies': 120}
 
 

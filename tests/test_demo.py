@@ -125,3 +125,47 @@ def test_make_claims_runs_the_settings_recorded_in_docs_results(example):
     assert wanted == recorded
     assert demo.recorded_seconds()[example] == pytest.approx(
         json.load(open(os.path.join(ROOT, 'docs', 'results', example + '.json')))['run']['seconds'])
+
+
+def test_ctrl_c_stops_the_whole_demo_with_status_130(tmp_path, monkeypatch, capsys):
+    examples = tmp_path / 'examples'
+    examples.mkdir()
+    (examples / 'post1_stopped.py').write_text(
+        'def main(argv=None):\n    raise KeyboardInterrupt\n')
+    (examples / 'post2_after.py').write_text(
+        'def main(argv=None):\n    raise AssertionError("ran after Ctrl-C")\n')
+    monkeypatch.setattr(demo, 'EXAMPLES_DIR', str(examples))
+    monkeypatch.setattr(demo, 'self_check_rows', lambda: [])
+    assert demo.main(['--runs', str(tmp_path / 'runs')]) == 130
+    captured = capsys.readouterr()
+    assert 'interrupted' in captured.err and 'ran after Ctrl-C' not in captured.err
+    assert '[2/2]' not in captured.out
+
+
+def test_the_summary_file_holds_the_table_and_the_time(tmp_path, monkeypatch, capsys):
+    examples = tmp_path / 'examples'
+    examples.mkdir()
+    fake_examples(examples)
+    monkeypatch.setattr(demo, 'EXAMPLES_DIR', str(examples))
+    monkeypatch.setattr(demo, 'self_check_rows', lambda: [])
+    runs = tmp_path / 'runs'
+    demo.main(['--runs', str(runs)])
+    summary = json.loads((runs / 'demo.json').read_text(encoding='utf-8'))
+    assert summary['command'] == 'make demo' and summary['seconds'] >= 0
+    assert 'cores' in summary['machine'] and summary['versions']['bert4keras'] == '0.11.5'
+    assert [(r['example'], r['failed']) for r in summary['rows']] == [
+        ('post0_broken', True), ('post1_usage', True), ('post9_ok', False)]
+    assert summary['rows'][-1]['interval'] == [0.8, 0.93]
+
+
+def test_make_claims_passes_each_examples_recorded_argv(tmp_path, monkeypatch, capsys):
+    examples = tmp_path / 'examples'
+    examples.mkdir()
+    fake_examples(examples)
+    monkeypatch.setattr(demo, 'EXAMPLES_DIR', str(examples))
+    monkeypatch.setattr(demo, 'CLAIMS', {'post9_ok': ['--seeds', '3']})
+    runs = str(tmp_path / 'claims')
+    row, = demo.run_claims(only=['post9'], runs=runs, say=lambda line: None)
+    with open(os.path.join(runs, 'post9_ok', 'argv.json')) as f:
+        assert json.load(f) == ['--seeds', '3', '--run-dir', os.path.join(runs, 'post9_ok')]
+    assert row['metrics']['accuracy'] == 0.875

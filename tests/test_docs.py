@@ -132,3 +132,30 @@ def test_claims_render_both_arms_and_the_difference():
     assert headline == ('**Headline of the embedded default** (`make claims`): `acc` = 0.5 '
                         '[0.4, 0.6] '
                         '(95% interval).\n')
+
+
+def test_the_readme_quotes_the_demo_table_and_a_changed_one_is_caught(tmp_path):
+    """The README's demo table is docs/results/demo.json rendered (make demo
+    writes runs/demo.json, make docs copies it), like every other number."""
+    from bert4keras_blog.results_pages import collect, render_demo
+    summary = json.loads(read(os.path.join(ROOT, 'docs', 'results', 'demo.json')))
+    assert summary['command'] == 'make demo' and summary['seconds'] <= 20 * 60
+    examples = [row['example'] for row in summary['rows'] if not row['failed']]
+    assert [p[1] for p in POSTS] == [e for e in examples if not e.startswith('foundation')]
+    text = render_demo(summary)
+    assert text in read(README)
+    quick = [r for r in summary['rows'] if r['example'] == 'post4_teaforn'][0]
+    assert '| post4_teaforn | %s | %.4g [' % (quick['metric'], quick['value']) in text
+    root = tmp_path / 'repo'
+    shutil.copytree(os.path.join(ROOT, 'docs'), root / 'docs')
+    shutil.copy(README, root / 'README.md')
+    runs = tmp_path / 'runs'
+    runs.mkdir()
+    summary['rows'][-1]['value'] = 0.5  # a new demo run with another number
+    (runs / 'demo.json').write_text(json.dumps(summary), encoding='utf-8')
+    assert collect(str(tmp_path / 'no-claims'), str(root / 'docs' / 'results'),
+                   str(runs / 'demo.json')) == ['demo']
+    assert check_pages(str(root)) == ['README.md: the demo table differs from '
+                                      'docs/results/demo.json']
+    assert update_pages(str(root)) == [str(root / 'README.md')]
+    assert check_pages(str(root)) == [] and render_demo(summary) in read(root / 'README.md')
