@@ -22,6 +22,7 @@ Subcommands:
     run SCRIPT [ARGS...]         run a bert4keras script written for Keras 2.3 as it
                                  is (graph mode when it uses TF1-graph idioms)
     serve [--runs runs/] [--host 127.0.0.1] [--port 8000] [--warm-up]
+          [--max-connections 200] [--idle-timeout 10]
                                  a local web page over the run folders: play
                                  xiangqi, solve word problems, generate titles,
                                  see each example's results
@@ -208,7 +209,8 @@ def cmd_serve(args):
     if not os.path.isdir(args.runs):
         raise BlogError('--runs %s: no such folder (the examples write their runs into runs/)'
                         % args.runs)
-    serve(args.runs, args.host, args.port, warm_up=args.warm_up)
+    serve(args.runs, args.host, args.port, warm_up=args.warm_up,
+          max_connections=args.max_connections, idle_seconds=args.idle_timeout)
     return 0
 
 
@@ -301,6 +303,12 @@ def build_parser():
     serve.add_argument('--port', type=int, default=8000, help='default %(default)s')
     serve.add_argument('--warm-up', action='store_true',
                        help='load the trained models before serving, not on first use')
+    serve.add_argument('--max-connections', type=positive_int, default=200,
+                       help='open connections at most; past it the longest-silent idle one '
+                            'is closed, or the newcomer gets a 503 (default %(default)s)')
+    serve.add_argument('--idle-timeout', type=positive_int, default=10, metavar='SECONDS',
+                       help='close a connection silent this long with no request in progress '
+                            '(default %(default)s)')
     serve.set_defaults(handler=cmd_serve)
 
     run = sub.add_parser('run', help='run a bert4keras script unchanged (Keras 2.3 idioms)')

@@ -54,9 +54,9 @@ WHAT = {example: claim for _, example, _, claim in POSTS}
 # Measured by `make demo` on 2 CPU cores (the README gives the run); only
 # used to tell a person how long to wait.
 QUICK_SECONDS = {
-    'post1_albert_electra': 180, 'post2_learning_rate': 20, 'post3_math_word_problems': 180,
-    'post4_teaforn': 50, 'post5_simsiam': 40, 'post6_mt5_title_generation': 110,
-    'post7_gpt_xiangqi': 200, 'post8_rnn_gradients': 75,
+    'post1_albert_electra': 150, 'post2_learning_rate': 15, 'post3_math_word_problems': 150,
+    'post4_teaforn': 40, 'post5_simsiam': 35, 'post6_mt5_title_generation': 75,
+    'post7_gpt_xiangqi': 185, 'post8_rnn_gradients': 65,
 }
 
 # The settings behind docs/results/: every example's own defaults. A test

@@ -53,7 +53,7 @@ from bert4keras_blog.xiangqi.lm import (
 from bert4keras_blog.xiangqi.player import MovePlayer
 from bert4keras_blog.xiangqi.probes import find_positions, run_probes
 from bert4keras_blog.backend import keras, tf
-from bert4keras_blog.claims import interval
+from bert4keras_blog.claims import interval, proportion
 from bert4keras_blog.errors import BlogError, run_main
 
 EXAMPLE = 'post7_gpt_xiangqi'
@@ -293,7 +293,9 @@ def main(argv=None):
           % (os.path.dirname(paths['checkpoint']), os.path.dirname(paths['checkpoint'])))
     win_rate = results['random']['win'] / max(results['random']['games'], 1)
     scores = results['random']['scores']  # per game: win 1, draw 1/2, loss 0
-    score = interval(scores) if len(scores) > 1 else None
+    # Wilson's interval over the games, a draw counting half a win (Student's t
+    # would shrink to nothing when every game ends the same way).
+    score = proportion(float(np.sum(scores)), len(scores)) if scores else None
     metrics = {'headline': 'score_vs_random', 'score_vs_random': float(np.mean(scores)),
                'interval': [score.low, score.high] if score else None,
                'win_rate_vs_random': win_rate,

@@ -2,6 +2,8 @@
 import concurrent.futures
 import http.client
 import json
+import os
+import re
 import shutil
 import threading
 import time
@@ -22,8 +24,21 @@ def empty_runs(tmp_path):
     server.server_close()
 
 
+_PATH = re.compile(r'(?<![\w.:/])/([\w.-]+)/[\w./-]*')
+
+
+def no_machine_paths(text):
+    """A response names no folder of this machine: every /x/... in it is a
+    URL of the page (/runs/..., /api/...), not a path under an existing /x."""
+    leaks = [m.group(0) for m in _PATH.finditer(text)
+             if m.group(1) not in ('runs', 'api') and os.path.isdir('/' + m.group(1))]
+    assert not leaks, leaks
+    return text
+
+
 def request(port, method, path, body=None, raw=None, headers=None):
-    """(status, decoded JSON or text, seconds) of one request."""
+    """(status, decoded JSON or text, seconds) of one request; every answer
+    is checked for absolute paths of this machine."""
     connection = http.client.HTTPConnection('127.0.0.1', port, timeout=120)
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     start = time.perf_counter()
@@ -33,6 +48,8 @@ def request(port, method, path, body=None, raw=None, headers=None):
     seconds = time.perf_counter() - start
     connection.close()
     kind = response.getheader('Content-Type', '')
+    if 'json' in kind or 'text/plain' in kind:
+        no_machine_paths(payload.decode())
     return response.status, (json.loads(payload) if 'json' in kind else payload.decode()), seconds
 
 

@@ -3,13 +3,14 @@ model on a board, solve a word problem with post 3's solver, generate a
 title with post 6's mT5, and see every example's results and plots.
 
 ``bert4keras-blog serve [--runs runs/] [--host 127.0.0.1] [--port 8000]``
-starts it. The stack is the standard library's ``http.server`` and one
-page of plain JavaScript: nothing to install, nothing to build.
+starts it. The stack is waitress (a pure-Python WSGI server that reads
+each request whole before a fixed pool of worker threads sees it) and one
+page of plain JavaScript: nothing to build.
 
 Modules, one job each:
     services  the operations, each input checked; models loaded once and
               called one request at a time
-    server    routes, JSON in and out, refusals as 4xx
+    server    routes, JSON in and out, refusals as 4xx, bounded connections
     static/   index.html, app.js, app.css
 
 Public API:

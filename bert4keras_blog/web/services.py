@@ -6,11 +6,13 @@ anything else happens, so a bad request can change nothing. Each model
 loads once, on first use, and its calls run one at a time (``ModelSlot``).
 
 Public API:
-    RequestError(status, message): a request the server refuses (4xx).
-    ModelSlot(name, folder, required, load, train_command)
+    RequestError(status, message): a request the server refuses (4xx, or
+        503 when a model already has LIMITS['queued_per_model'] waiting).
+    ModelSlot(name, folder, required, load, train_command, shown=None)
         .ready(), .call(fn), .describe() -> dict
     Services(runs_root): the three models over one runs folder, and
-        .status(), .chess_state(body), .chess_move(body), .chess_reply(body),
+        .public(text) (folders named relative to --runs), .status(),
+        .chess_state(body), .chess_move(body), .chess_reply(body),
         .chess_record(body), .math(body), .titles(body), .results(),
         .plot_path(example, name)
     LIMITS: the sizes a request may have.
@@ -33,9 +35,10 @@ from bert4keras_blog.xiangqi.rules import (
 __all__ = ['RequestError', 'ModelSlot', 'Services', 'LIMITS']
 
 LIMITS = {'body_bytes': 64 * 1024, 'problem_chars': 500, 'abstract_chars': 2000,
-          'candidates': 5}
+          'candidates': 5, 'queued_per_model': 4}
 _PLOT_NAME = re.compile(r'^[\w.-]+\.png$')
 _BUILD_LOCK = threading.Lock()  # Keras layer names and uids are global while building
+_PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class RequestError(Exception):
@@ -57,33 +60,46 @@ class ModelSlot(object):
         train_command: how a user trains it, shown when it is missing.
     """
 
-    def __init__(self, name, folder, required, load, train_command):
+    def __init__(self, name, folder, required, load, train_command, shown=None):
         self.name, self.folder, self.required = name, folder, required
         self.load, self.train_command = load, train_command
+        self.shown = shown or folder  # how responses name the folder (relative to --runs)
         self.lock = threading.Lock()
         self.model = None
+        self.waiting = 0  # requests inside call(): the one running and those queued
+        self._count = threading.Lock()
 
     def ready(self):
         return all(os.path.isfile(os.path.join(self.folder, n)) for n in self.required)
 
     def describe(self):
         return {'ready': self.ready(), 'loaded': self.model is not None,
-                'folder': self.folder, 'train': self.train_command}
+                'folder': self.shown, 'train': self.train_command}
 
     def call(self, fn):
-        """``fn(model)``, after any call already running on this model."""
+        """``fn(model)``, after any call already running on this model; a
+        503 when ``LIMITS['queued_per_model']`` requests already wait."""
         if not self.ready():
             raise RequestError(409, 'no trained %s model in %s; train one with: %s' % (
-                self.name, self.folder, self.train_command))
-        with self.lock:
-            if self.model is None:
-                with _BUILD_LOCK:
-                    try:
-                        self.model = self.load(self.folder)
-                    except BlogError as error:  # a run folder cut short or broken
-                        raise RequestError(409, 'the %s model in %s cannot be loaded: %s' % (
-                            self.name, self.folder, error)) from None
-            return fn(self.model)
+                self.name, self.shown, self.train_command))
+        with self._count:
+            if self.waiting >= LIMITS['queued_per_model']:
+                raise RequestError(503, 'the %s model is busy with %d requests; try again '
+                                        'shortly' % (self.name, self.waiting))
+            self.waiting += 1
+        try:
+            with self.lock:
+                if self.model is None:
+                    with _BUILD_LOCK:
+                        try:
+                            self.model = self.load(self.folder)
+                        except BlogError as error:  # a run folder cut short or broken
+                            raise RequestError(409, 'the %s model in %s cannot be loaded: %s'
+                                               % (self.name, self.shown, error)) from None
+                return fn(self.model)
+        finally:
+            with self._count:
+                self.waiting -= 1
 
 
 def _field(body, name, kind, required=True, default=None):
@@ -157,21 +173,34 @@ class Services(object):
 
     def __init__(self, runs_root):
         self.runs_root = os.path.abspath(runs_root)
-        here = lambda *parts: os.path.join(self.runs_root, *parts)  # noqa: E731
+        # Responses name folders from here, never by absolute path.
+        self.runs_name = os.path.basename(self.runs_root.rstrip(os.sep)) or 'runs'
+
+        def slot(name, parts, required, load, example):
+            return ModelSlot(name, os.path.join(self.runs_root, *parts), required, load,
+                             'python examples/%s.py' % example,
+                             shown='/'.join((self.runs_name,) + parts))
         self.slots = {
-            'chess': ModelSlot('chess', here('post7_gpt_xiangqi', 'model'),
-                               ['bert_config.json', 'vocab.txt'], _load_chess,
-                               'python examples/post7_gpt_xiangqi.py'),
-            'maths': ModelSlot('maths', here('post3_math_word_problems'),
-                               ['solver.json'], _load_maths,
-                               'python examples/post3_math_word_problems.py'),
-            'titles': ModelSlot('titles', here('post6_mt5_title_generation'),
-                                ['metrics.json', 'keep_tokens.json', 'best.weights.h5'],
-                                _load_titles, 'python examples/post6_mt5_title_generation.py'),
+            'chess': slot('chess', ('post7_gpt_xiangqi', 'model'),
+                          ['bert_config.json', 'vocab.txt'], _load_chess, 'post7_gpt_xiangqi'),
+            'maths': slot('maths', ('post3_math_word_problems',), ['solver.json'], _load_maths,
+                          'post3_math_word_problems'),
+            'titles': slot('titles', ('post6_mt5_title_generation',),
+                           ['metrics.json', 'keep_tokens.json', 'best.weights.h5'],
+                           _load_titles, 'post6_mt5_title_generation'),
         }
 
+    def public(self, text):
+        """``text`` with the machine's folders named relative to ``--runs``
+        (or to the project, or ``~``), for a response."""
+        for folder, name in ((self.runs_root, self.runs_name), (_PROJECT, '.'),
+                             (os.getcwd(), '.'), (os.path.expanduser('~'), '~')):
+            if len(folder) > 1:
+                text = text.replace(folder.rstrip(os.sep) + os.sep, name + '/')
+        return text
+
     def status(self):
-        return {'runs': self.runs_root, 'pieces': PIECE_NAMES, 'start_fen': START_FEN,
+        return {'runs': self.runs_name, 'pieces': PIECE_NAMES, 'start_fen': START_FEN,
                 'limits': LIMITS,
                 'models': {name: slot.describe() for name, slot in self.slots.items()}}
 
@@ -251,7 +280,8 @@ class Services(object):
                     metrics = json.load(f)
             except (OSError, ValueError) as error:
                 cards.append({'post': number, 'example': example, 'claim': claim,
-                              'error': '%s: %s' % (path, error)})
+                              'error': '%s/%s/metrics.json: %s' % (self.runs_name, example,
+                                                                   error)})
                 continue
             name, value = headline(metrics)
             plots = sorted(n for n in os.listdir(folder) if _PLOT_NAME.match(n))
