@@ -31,6 +31,7 @@ setup(
         'rouge-score',
         'sacrebleu',
         'pyffish',  # post 7: xiangqi rules
+        'waitress',  # the web page's server (bounded connections and threads)
     ],
     extras_require={
         'test': ['pytest', 'pexpect'],

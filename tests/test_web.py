@@ -36,17 +36,23 @@ def no_machine_paths(text):
     return text
 
 
-def request(port, method, path, body=None, raw=None, headers=None):
-    """(status, decoded JSON or text, seconds) of one request; every answer
-    is checked for absolute paths of this machine."""
-    connection = http.client.HTTPConnection('127.0.0.1', port, timeout=120)
+def request(port, method, path, body=None, raw=None, headers=None, retries=30):
+    """(status, decoded JSON or text, seconds) of one request; a 503 (a busy
+    model) is tried again after a quarter of its Retry-After, as a polite
+    client does, and every answer is checked for absolute paths of this
+    machine."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     start = time.perf_counter()
-    connection.request(method, path, body=data, headers=headers or {})
-    response = connection.getresponse()
-    payload = response.read()
+    for _ in range(retries):
+        connection = http.client.HTTPConnection('127.0.0.1', port, timeout=120)
+        connection.request(method, path, body=data, headers=headers or {})
+        response = connection.getresponse()
+        payload = response.read()
+        connection.close()
+        if response.status != 503:
+            break
+        time.sleep(float(response.getheader('Retry-After')) / 4)
     seconds = time.perf_counter() - start
-    connection.close()
     kind = response.getheader('Content-Type', '')
     if 'json' in kind or 'text/plain' in kind:
         no_machine_paths(payload.decode())

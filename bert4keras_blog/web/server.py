@@ -126,10 +126,6 @@ def _body(environ):
         raise RequestError(400, 'the body is not JSON we read: nested too deeply') from None
 
 
-_BUSY = json.dumps({'error': 'the server has %d connections open, each with a request in '
-                             'progress; try again shortly'}).encode('utf-8')
-
-
 class _Listener(TcpWSGIServer):
     """waitress' TCP server with our rule at the connection cap: close the
     longest-silent idle connection, or answer the newcomer 503."""
@@ -154,7 +150,8 @@ class _Listener(TcpWSGIServer):
         if accepted is None:
             return
         connection = accepted[0]
-        body = _BUSY.replace(b'%d', str(self.max_connections).encode())
+        body = json.dumps({'error': 'all %d connections have a request in progress; try again '
+                                    'shortly' % self.max_connections}).encode('utf-8')
         head = ('HTTP/1.1 503 Service Unavailable\r\nContent-Type: %s\r\nRetry-After: %s\r\n'
                 'Content-Length: %d\r\nConnection: close\r\n\r\n' % (JSON, RETRY_AFTER, len(body)))
         try:
@@ -171,11 +168,16 @@ class PageServer(object):
 
     def __init__(self, runs_root, host, port, quiet, max_connections, idle_seconds, threads):
         self.services = Services(runs_root)
+        self.sockets = {}  # the event loop's map: the listener and every connection
         self.listener = _Listener(
-            Application(self.services, quiet), host=host, port=port, threads=threads,
+            Application(self.services, quiet), map=self.sockets, host=host, port=port,
+            threads=threads,
             channel_timeout=idle_seconds, cleanup_interval=1,
             connection_limit=max_connections + 16,  # our handle_accept decides first
-            max_request_body_size=_READ_LIMIT, expose_tracebacks=False,
+            # Memory per connection stays small: 16 KiB of headers, a body
+            # past 64 KiB spooled to a temporary file until our 413.
+            max_request_header_size=16 * 1024, max_request_body_size=_READ_LIMIT,
+            inbuf_overflow=LIMITS['body_bytes'], expose_tracebacks=False,
             ident='bert4keras-blog', clear_untrusted_proxy_headers=False,
             asyncore_use_poll=True)
         self.listener.max_connections = max_connections
@@ -196,8 +198,7 @@ class PageServer(object):
         try:
             while not self._stop.is_set():
                 # poll(), not select(): select() cannot watch descriptors past 1023.
-                wasyncore.loop(timeout=poll_interval, map=self.listener._map, use_poll=True,
-                               count=1)
+                wasyncore.loop(timeout=poll_interval, map=self.sockets, use_poll=True, count=1)
         finally:
             self._stopped.set()
 
