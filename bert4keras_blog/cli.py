@@ -44,6 +44,7 @@ import math
 import os
 import runpy
 import sys
+import threading
 import time
 
 import numpy as np
@@ -371,7 +372,19 @@ def main(argv=None):
     if args.handler is cmd_run:  # the script's own errors are its to report
         return cmd_run(args)
     command = ' '.join(filter(None, [args.command, getattr(args, 'action', None)]))
-    return run_main(args.handler, args, 'bert4keras-blog ' + command)
+    if args.handler is not cmd_serve:
+        return run_main(args.handler, args, 'bert4keras-blog ' + command)
+    try:
+        status = run_main(args.handler, args, 'bert4keras-blog ' + command)
+    except SystemExit as stop:  # SIGTERM
+        status = stop.code
+    if status in (130, 143) and threading.active_count() > 1:
+        # A worker may still be inside a model call; TensorFlow aborts the
+        # process (SIGABRT) if Python finalises under it, so leave at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 if __name__ == '__main__':
