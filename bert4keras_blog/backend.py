@@ -92,6 +92,14 @@ they did there:
 13. ``bert4keras.snippets.WebServing`` (the simbert serving example) asked
     for TF1's default graph and session, which TF 2's API no longer has; in
     eager mode it needs neither, in graph mode it takes them from tf.compat.v1.
+
+Steps 14-22 (``keras23_backend.py``, audited function by function in
+``docs/compat.md``) give Keras 2.3.1's backend functions and training API
+where tf_keras differs: ``K.zeros``/``ones``/``eye`` inside a traced loss,
+``K.arange`` of a tensor, bilinear ``resize_images``, ``ctc_decode``'s width,
+the functions tf_keras dropped, layer names counted from 1,
+``metrics_names`` after compile, HDF5 ``save_weights``, ``class_weight``
+with generator sample weights, and ``EarlyStopping``'s restore.
 """
 import os
 import sys
@@ -343,6 +351,7 @@ _models.T5_Decoder.apply = _t5_decoder_apply_unscaled
 from bert4keras_blog.keras23 import (  # noqa: E402
     GRAPH_MODE_ENV, TF1_GRAPH_IDIOMS, tf1_graph_idioms, use_graph_mode, use_graph_mode_if_wanted,
     wants_graph_mode)
+import bert4keras_blog.keras23_backend  # noqa: E402,F401 (steps 14-22)
 
 use_graph_mode_if_wanted(getattr(sys.modules.get('__main__'), '__file__', None))
 

@@ -27,6 +27,16 @@ def fake_examples(folder):
         '    return {"headline": "accuracy", "accuracy": 0.875, "interval": [0.8, 0.93]}\n')
 
 
+def demo_over_fake_examples(tmp_path, monkeypatch):
+    """``demo.main`` reads the fake examples, with no self-check; returns their folder."""
+    examples = tmp_path / 'examples'
+    examples.mkdir()
+    fake_examples(examples)
+    monkeypatch.setattr(demo, 'EXAMPLES_DIR', str(examples))
+    monkeypatch.setattr(demo, 'self_check_rows', lambda: [])
+    return examples
+
+
 def test_demo_runs_every_example_quick_into_runs_and_reports_failures(tmp_path, capsys):
     examples = tmp_path / 'examples'
     examples.mkdir()
@@ -68,11 +78,7 @@ def test_progress_counts_down_the_expected_time(tmp_path):
 
 
 def test_main_exits_non_zero_naming_the_failed_example(tmp_path, monkeypatch, capsys):
-    examples = tmp_path / 'examples'
-    examples.mkdir()
-    fake_examples(examples)
-    monkeypatch.setattr(demo, 'EXAMPLES_DIR', str(examples))
-    monkeypatch.setattr(demo, 'self_check_rows', lambda: [])
+    demo_over_fake_examples(tmp_path, monkeypatch)
     assert demo.main(['--runs', str(tmp_path / 'runs')]) == 1
     captured = capsys.readouterr()
     assert 'FAILED: post0_broken, post1_usage' in captured.err
@@ -143,11 +149,7 @@ def test_ctrl_c_stops_the_whole_demo_with_status_130(tmp_path, monkeypatch, caps
 
 
 def test_the_summary_file_holds_the_table_and_the_time(tmp_path, monkeypatch, capsys):
-    examples = tmp_path / 'examples'
-    examples.mkdir()
-    fake_examples(examples)
-    monkeypatch.setattr(demo, 'EXAMPLES_DIR', str(examples))
-    monkeypatch.setattr(demo, 'self_check_rows', lambda: [])
+    demo_over_fake_examples(tmp_path, monkeypatch)
     runs = tmp_path / 'runs'
     demo.main(['--runs', str(runs)])
     summary = json.loads((runs / 'demo.json').read_text(encoding='utf-8'))
@@ -159,10 +161,7 @@ def test_the_summary_file_holds_the_table_and_the_time(tmp_path, monkeypatch, ca
 
 
 def test_make_claims_passes_each_examples_recorded_argv(tmp_path, monkeypatch, capsys):
-    examples = tmp_path / 'examples'
-    examples.mkdir()
-    fake_examples(examples)
-    monkeypatch.setattr(demo, 'EXAMPLES_DIR', str(examples))
+    demo_over_fake_examples(tmp_path, monkeypatch)
     monkeypatch.setattr(demo, 'CLAIMS', {'post9_ok': ['--seeds', '3']})
     runs = str(tmp_path / 'claims')
     row, = demo.run_claims(only=['post9'], runs=runs, say=lambda line: None)
