@@ -32,7 +32,9 @@ module once, after ``keras23``; nothing else should.
     until the first batch.
 21. ``save_weights`` and ``save`` write HDF5 unless the name asks for
     TensorFlow's format (``.tf``, ``.ckpt``): Keras 2.3.1 always wrote HDF5,
-    and tf_keras' format for other names cannot be loaded ``by_name``.
+    and tf_keras' format for other names cannot be loaded ``by_name``. A
+    registered custom activation is saved by its name, so ``load_model``
+    reads a bert4keras model back from HDF5.
 22. ``fit(class_weight=...)`` on a generator that yields sample weights
     (tf_keras failed on their unknown batch size), and
     ``EarlyStopping(restore_best_weights=True)`` restores only when it
@@ -47,6 +49,7 @@ the one name to import is
 import sys
 
 import tensorflow as tf
+from tf_keras.src import activations as _activations
 from tf_keras.src import backend as _backend
 from tf_keras.src import callbacks as _callbacks
 from tf_keras.src.engine import base_layer as _base_layer
@@ -339,6 +342,22 @@ def _hdf5_by_default(save):
 
 _training.Model.save_weights = _hdf5_by_default(_training.Model.save_weights)
 _training.Model.save = _hdf5_by_default(_training.Model.save)
+
+
+def _registered_functions_by_name(serialize):
+    # Keras 2.3.1 wrote a custom activation (bert4keras' ``gelu_erf``) as
+    # its registered name; tf_keras writes {'class_name': 'function', ...},
+    # which its own HDF5 loader then cannot read back.
+    def serialize_by_name(activation, use_legacy_format=False):
+        name = getattr(activation, '__name__', None)
+        if name and keras.utils.get_custom_objects().get(name) is activation:
+            return name
+        return serialize(activation, use_legacy_format)
+    return serialize_by_name
+
+
+_activations.serialize = _registered_functions_by_name(_activations.serialize)
+keras.activations.serialize = _activations.serialize
 
 
 # Step 22.

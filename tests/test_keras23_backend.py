@@ -511,3 +511,18 @@ def test_the_audit_table_has_a_row_for_every_keras_231_function_and_k_has_each()
     named = set(re.findall(r'`([a-z_0-9]+)`', ' '.join(row.split(' | ')[0] for row in rows)))
     assert [n for n in KERAS_231_BACKEND if n not in named] == []
     assert [n for n in KERAS_231_BACKEND if not hasattr(K, n)] == []
+
+
+def test_a_bert4keras_model_saved_without_a_suffix_loads_back_from_hdf5(tmp_path):
+    # basic_extract_features: model.save('test.model'); keras.models.load_model('test.model')
+    from bert4keras.models import build_transformer_model
+    from bert4keras_blog.checkpoints import tiny
+    paths = tiny('bert')
+    model = build_transformer_model(paths['config'], paths['checkpoint'])
+    path = str(tmp_path / 'test.model')
+    model.save(path)
+    assert h5py.is_hdf5(path)
+    loaded = keras.models.load_model(path)
+    inputs = [np.array([[2, 5, 6, 7, 3]]), np.zeros((1, 5))]
+    np.testing.assert_allclose(loaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0),
+                               rtol=1e-6, atol=1e-6)
