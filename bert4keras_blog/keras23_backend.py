@@ -286,12 +286,26 @@ def _display_name(metric):
     return getattr(metric, 'name', None) or getattr(metric, '__name__', type(metric).__name__)
 
 
+def _of_output(metrics, outputs, index):
+    """The metrics ``compile`` gave output ``index``: a list for all, a list
+    per output, or a dict by output name."""
+    if isinstance(metrics, dict):
+        found = metrics.get(outputs[index]) or []
+    elif isinstance(metrics, (list, tuple)) and metrics and isinstance(metrics[0], (list, tuple)):
+        found = metrics[index] if index < len(metrics) else []
+    else:
+        found = metrics or []
+    return [_display_name(m) for m in (found if isinstance(found, (list, tuple)) else [found])]
+
+
 def _names_from_compile(model):
     """The names Keras 2.3.1 gave right after compile: the total loss, each
-    output's loss when there are several, then each output's metrics."""
+    output's loss when there are several, then each output's metrics and
+    weighted metrics (``weighted_`` when an unweighted one has the name)."""
     outputs = list(model.output_names or [])
     losses = model.compiled_loss._user_losses if model.compiled_loss else None
     metrics = model.compiled_metrics._user_metrics if model.compiled_metrics else None
+    weighted = model.compiled_metrics._user_weighted_metrics if model.compiled_metrics else None
     names = ['loss']
     if len(outputs) > 1 and losses is not None:
         if isinstance(losses, dict):
@@ -301,24 +315,18 @@ def _names_from_compile(model):
         else:
             names += ['%s_loss' % o for o in outputs]
     for index, output in enumerate(outputs):
-        if isinstance(metrics, dict):
-            of_output = metrics.get(output) or []
-        elif isinstance(metrics, (list, tuple)) and metrics and \
-                isinstance(metrics[0], (list, tuple)):
-            of_output = metrics[index] if index < len(metrics) else []
-        else:
-            of_output = metrics or []
-        of_output = of_output if isinstance(of_output, (list, tuple)) else [of_output]
+        plain = _of_output(metrics, outputs, index)
+        plain += [n if n not in plain else 'weighted_' + n
+                  for n in _of_output(weighted, outputs, index)]
         prefix = output + '_' if len(outputs) > 1 else ''
-        names += [prefix + _display_name(m) for m in of_output]
+        names += [prefix + n for n in plain]
     return names
 
 
 def _names_after_compile(metrics_names):
     def names(self):
         found = metrics_names.fget(self)
-        if found or not getattr(self, '_is_compiled', False) or \
-                getattr(self.compiled_metrics, '_user_weighted_metrics', None):
+        if found or not getattr(self, '_is_compiled', False):
             return found
         return _names_from_compile(self)
     return property(names)

@@ -225,12 +225,14 @@ def test_layers_and_models_are_named_from_one_as_in_keras_2():
     assert model.get_layer('dense_1') is model.layers[1]
 
 
-@pytest.mark.parametrize('outputs,metrics', [
-    (1, ['accuracy']), (1, ['acc', 'mae']), (2, ['accuracy']), (2, {'dense_2': ['mae']})])
-def test_metrics_names_after_compile_are_the_names_after_evaluate(outputs, metrics):
+@pytest.mark.parametrize('outputs,metrics,weighted', [
+    (1, ['accuracy'], None), (1, ['acc', 'mae'], None), (2, ['accuracy'], None),
+    (2, {'dense_2': ['mae']}, None), (1, ['accuracy'], ['accuracy', 'mae']), (2, ['acc'], ['acc'])])
+def test_metrics_names_after_compile_are_the_names_after_evaluate(outputs, metrics, weighted):
     K.clear_session()
     model = classifier(outputs)
-    model.compile('adam', 'sparse_categorical_crossentropy', metrics=metrics)
+    model.compile('adam', 'sparse_categorical_crossentropy', metrics=metrics,
+                  weighted_metrics=weighted)
     before = list(model.metrics_names)
     x, y = RNG.rand(8, 3).astype('float32'), RNG.randint(0, 2, 8)
     model.evaluate(x, [y] * outputs if outputs > 1 else y, verbose=0)
@@ -526,3 +528,12 @@ def test_a_bert4keras_model_saved_without_a_suffix_loads_back_from_hdf5(tmp_path
     inputs = [np.array([[2, 5, 6, 7, 3]]), np.zeros((1, 5))]
     np.testing.assert_allclose(loaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0),
                                rtol=1e-6, atol=1e-6)
+
+
+def test_class_weight_keys_that_skip_a_class_are_refused_at_once():
+    # Keras 2.3.1 took any keys covering the data's classes; tf_keras wants 0 .. n-1.
+    model = classifier()
+    model.compile('sgd', 'sparse_categorical_crossentropy')
+    with pytest.raises(ValueError, match='class_weight.*keys from 0 to one less'):
+        model.fit(RNG.rand(8, 3), RNG.randint(0, 2, 8), class_weight={0: 1.0, 1: 2.0, 5: 1.0},
+                  verbose=0)
