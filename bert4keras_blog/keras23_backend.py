@@ -99,6 +99,9 @@ def arange(start, stop=None, step=1, dtype='int32'):
 
 
 # Step 16.
+_tf_keras_resize_images = _backend.resize_images
+
+
 def resize_images(x, height_factor, width_factor, data_format, interpolation='nearest'):
     """Upsamples the rows and columns of a 4D tensor by integer factors."""
     if interpolation != 'bilinear':
@@ -115,8 +118,6 @@ def resize_images(x, height_factor, width_factor, data_format, interpolation='ne
                        columns and columns * width_factor, None))
     return tf.transpose(resized, (0, 3, 1, 2)) if channels_first else resized
 
-
-_tf_keras_resize_images = _backend.resize_images
 
 
 # Step 17.
@@ -260,10 +261,9 @@ def _backend_modules():
 
 # Plain TensorFlow ops: autograph need not rewrite them inside a traced
 # call (as it leaves tf_keras' own backend alone).
-_FUNCTIONS = [tf.autograph.experimental.do_not_convert(f) for f in _FUNCTIONS]
 for _module in _backend_modules():
     for _function in _FUNCTIONS:
-        setattr(_module, _function.__name__, _function)
+        setattr(_module, _function.__name__, tf.autograph.experimental.do_not_convert(_function))
 # UpSampling2D and tf_keras' own callers follow step 16 too.
 _backend.resize_images = tf.autograph.experimental.do_not_convert(resize_images)
 
