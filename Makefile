@@ -12,7 +12,7 @@ $(STAMP): setup.py requirements/stack.txt requirements/peer.txt requirements/ber
 	$(PIP) install -r requirements/stack.txt -r requirements/peer.txt
 	$(PIP) install --no-deps -r requirements/bert4keras.txt
 	$(PIP) install -e .
-	$(PY) -m bert4keras_blog.cli info
+	$(PY) -m bert4keras_blog.app.cli info
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -39,18 +39,18 @@ browser:
 # Every example's --quick run into runs/ (about 16 minutes on 2 cores), one
 # table, and how to open the web page over those runs.
 demo: venv engine
-	$(PY) -m bert4keras_blog.demo
+	$(PY) -m bert4keras_blog.app.demo
 
 # The seeded comparisons the docs quote (about 100 minutes on 2 cores), into
 # runs/claims/, with every claims table.
 claims: venv engine
-	$(PY) -m bert4keras_blog.demo --claims
+	$(PY) -m bert4keras_blog.app.demo --claims
 
 # After `make claims` (and `make demo`): copy each example's metrics.json and
 # the demo's table into docs/results/, and rewrite the results blocks of
 # README.md and docs/*.md from them.
 docs: venv
-	$(PY) -m bert4keras_blog.results_pages --runs runs/claims --demo runs/demo.json
+	$(PY) -m bert4keras_blog.app.results_pages --runs runs/claims --demo runs/demo.json
 
 # After `make demo`: the web page over runs/, screenshots into docs/web/.
 screenshots: venv browser

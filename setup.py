@@ -4,7 +4,7 @@ bert4keras 0.11.5 is deliberately *not* in install_requires: its metadata pins
 keras<=2.3.1, so listing it would either downgrade Keras next to TensorFlow
 2.21 or make pip fall back to bert4keras 0.8.1. Install it with
 `pip install --no-deps bert4keras==0.11.5` (the Makefile does);
-`bert4keras_blog.backend` checks the version at import time.
+`bert4keras_blog.compat` checks the version at import time.
 """
 from setuptools import find_packages, setup
 
@@ -16,7 +16,7 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['bert4keras_blog', 'bert4keras_blog.*']),
     package_data={'bert4keras_blog.xiangqi': ['data/*.txt.gz'],
-                  'bert4keras_blog.web': ['static/*.html', 'static/*.js', 'static/*.css']},
+                  'bert4keras_blog.app.web': ['static/*.html', 'static/*.js', 'static/*.css']},
     python_requires='>=3.9',
     install_requires=[
         'tf-keras>=2.16',  # brings the matching tensorflow; never keras 2.3
@@ -37,5 +37,5 @@ setup(
         'test': ['pytest', 'pexpect'],
         'peer': ['torch', 'transformers>=4.44,<5', 'safetensors'],
     },
-    entry_points={'console_scripts': ['bert4keras-blog=bert4keras_blog.cli:main']},
+    entry_points={'console_scripts': ['bert4keras-blog=bert4keras_blog.app.cli:main']},
 )

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 
 import bert4keras_blog  # noqa: E402,F401
 from bert4keras.models import build_transformer_model  # noqa: E402
-from bert4keras_blog.backend import keras  # noqa: E402
+from bert4keras_blog.compat import keras  # noqa: E402
 from bert4keras_blog.checkpoints import build_model, tiny  # noqa: E402
 from bert4keras_blog.decoding import (  # noqa: E402
     ReferenceT5, ReferenceUniLM, T5Decoder, UniLMDecoder)

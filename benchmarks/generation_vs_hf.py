@@ -109,7 +109,7 @@ def prepare(model, folder, new_tokens):
     import bert4keras_blog  # noqa: F401
     import torch
     from bert4keras.models import build_transformer_model
-    from bert4keras_blog.backend import keras
+    from bert4keras_blog.compat import keras
     from bert4keras_blog.checkpoints.tfwriter import save_checkpoint
     from bert4keras_blog.decoding import LMDecoder, T5Decoder
     torch.set_num_threads(THREADS)
@@ -203,7 +203,7 @@ class Ours(Side):
         Side.__init__(self, model, folder, new_tokens, quick)
         sys.path.insert(0, ROOT)
         import bert4keras_blog  # noqa: F401
-        from bert4keras_blog.backend import tf
+        from bert4keras_blog.compat import tf
         tf.constant(1.0) + 1
         self.runtime = rss_mb()
         from bert4keras.models import build_transformer_model
@@ -383,7 +383,7 @@ def bf16_probe():
     """Weight precision: one base-size step's matmuls (101M weights, one
     row) in float32 and bfloat16 on this CPU, ms."""
     sys.path.insert(0, ROOT)
-    from bert4keras_blog.backend import tf
+    from bert4keras_blog.compat import tf
     shapes = [(768, 768)] * 48 + [(768, 3072), (3072, 768)] * 12 + [(768, 21128)]
     result = {}
     for dtype in (tf.float32, tf.bfloat16):

@@ -24,7 +24,7 @@ def _baseline(src, out, queue):
     import bert4keras_blog  # noqa: F401
     import tensorflow as tf
     from safetensors.numpy import load_file
-    from bert4keras_blog.hf2tf import tf_name
+    from bert4keras_blog.checkpoints.hf2tf import tf_name
     start = time.time()
     state = load_file(os.path.join(src, 'model.safetensors'))
     values = {}
@@ -43,7 +43,7 @@ def _baseline(src, out, queue):
 def _ours(src, out, queue):
     import bert4keras_blog  # noqa: F401
     import tensorflow as tf  # noqa: F401  (loaded before timing, as in the baseline)
-    from bert4keras_blog.hf2tf import convert
+    from bert4keras_blog.checkpoints.hf2tf import convert
     start = time.time()
     convert(src, out, 'bert')
     queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, time.time() - start))

@@ -31,7 +31,7 @@ POST3_TEST_SETTINGS = ['--train-size', '2000', '--epochs', '3', '--number-slots'
 def speed():
     import bert4keras_blog  # noqa: F401  (makes bert4keras work on this stack)
     from bert4keras.models import build_transformer_model
-    from bert4keras_blog.backend import keras
+    from bert4keras_blog.compat import keras
     from bert4keras_blog.decoding import LMDecoder
     keras.utils.set_random_seed(0)
     net = build_transformer_model(

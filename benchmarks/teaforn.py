@@ -21,7 +21,7 @@ import bert4keras_blog  # noqa: E402,F401
 from bert4keras.layers import Loss  # noqa: E402
 from bert4keras.models import build_transformer_model  # noqa: E402
 from bert4keras.optimizers import Adam  # noqa: E402
-from bert4keras_blog.backend import K, keras  # noqa: E402
+from bert4keras_blog.compat import K, keras  # noqa: E402
 from bert4keras_blog.teaforn import TeaForN  # noqa: E402
 
 CONFIG = dict(vocab_size=21128, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,

@@ -19,7 +19,7 @@ Public API:
 """
 import numpy as np
 
-from bert4keras_blog.backend import keras, tf
+from bert4keras_blog.compat import keras, tf
 
 __all__ = ['GradientPenalty', 'igr_penalty', 'loss_and_gradient_norm', 'penalty_gradient',
            'sharpness', 'GradientNormHistory']
@@ -87,7 +87,7 @@ class GradientPenalty(keras.Model):
     Example:
     ```python
     import numpy as np
-    from bert4keras_blog.backend import keras
+    from bert4keras_blog.compat import keras
     from bert4keras_blog.dynamics import GradientPenalty, igr_penalty
     net = keras.Sequential([keras.layers.Dense(8, activation='tanh', input_shape=(4,)),
                             keras.layers.Dense(1)])

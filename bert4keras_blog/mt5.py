@@ -33,7 +33,7 @@ import sentencepiece as spm
 from bert4keras_blog.errors import BlogError
 from bert4keras.models import build_transformer_model
 from bert4keras.tokenizers import SpTokenizer
-from bert4keras_blog.checkpoints import read_config, tiny
+from bert4keras_blog.checkpoints import read_config, tiny, special_tokens
 from bert4keras_blog.decoding import T5Decoder
 
 __all__ = ['trim_vocabulary', 'load_mt5', 'CONFIGS', 'chinese_rouge_bleu',
@@ -155,10 +155,10 @@ def load_mt5(checkpoint, spm, config=None, size='small', keep_tokens=None, **kwa
             json.dump(CONFIGS[size], f)
     tokenizer = SpTokenizer(spm, token_start=None, token_end='</s>')
     vocab_rows = len(keep_tokens) if keep_tokens is not None else read_config(config)['vocab_size']
-    if tokenizer._vocab_size > vocab_rows:
+    if special_tokens(tokenizer).vocab_size > vocab_rows:
         raise BlogError('%s has %d pieces but the model gets %d embedding rows; pass the '
                         'keep_tokens written by trim_vocabulary' % (
-                            spm, tokenizer._vocab_size, vocab_rows))
+                            spm, special_tokens(tokenizer).vocab_size, vocab_rows))
     t5 = build_transformer_model(config, checkpoint, model='mt5.1.1', keep_tokens=keep_tokens,
                                  return_keras_model=False, **kwargs)
     return t5, tokenizer
@@ -209,7 +209,7 @@ class TitleGenerator(object):
 
     def __init__(self, t5, tokenizer, max_source, max_target, topk=3):
         self.tokenizer, self.max_source, self.topk = tokenizer, max_source, topk
-        self.decoder = T5Decoder(t5, end_id=tokenizer._token_end_id, maxlen=max_target)
+        self.decoder = T5Decoder(t5, end_id=special_tokens(tokenizer).end, maxlen=max_target)
 
     def titles(self, text):
         """[(title, log-probability)]: the beam search's answer, then the

@@ -40,10 +40,10 @@ import time
 
 import numpy as np
 
-from bert4keras_blog.backend import K, keras, tf
+from bert4keras_blog.compat import K, keras, tf
 from bert4keras.models import BERT, build_transformer_model
 from bert4keras.optimizers import Adam
-from bert4keras_blog.checkpoints import build_model, read_config
+from bert4keras_blog.checkpoints import build_model, read_config, special_tokens
 
 __all__ = ['ElectraGenerator', 'build_electra_generator', 'parameter_count', 'flops_per_token',
            'build_classifier',
@@ -456,7 +456,7 @@ def replaced_token_detection(text, tokenizer, generator, discriminator, rate=0.1
     chosen[0, 1:-1] = rng.random(token_ids.shape[1] - 2) < rate
     if not chosen.any():
         chosen[0, 1 + rng.integers(token_ids.shape[1] - 2)] = True
-    masked = np.where(chosen, tokenizer._token_mask_id, token_ids)
+    masked = np.where(chosen, special_tokens(tokenizer).mask, token_ids)
     probabilities = generator.predict([masked, segment_ids], verbose=0)[0]
     corrupted = token_ids.copy()
     for position in np.flatnonzero(chosen[0]):

@@ -26,9 +26,9 @@ Public API:
 """
 import numpy as np
 
-from bert4keras_blog.backend import K, keras, tf
+from bert4keras_blog.compat import K, keras, tf
 from bert4keras_blog.errors import SettingError
-from bert4keras_blog.internals import cell_weights_replaced
+from bert4keras_blog.compat.internals import cell_weights_replaced
 
 __all__ = ['unroll', 'state_jacobian_norms', 'step_jacobians', 'analytic_step_jacobians',
            'gradient_by_step', 'fit_decay_rate', 'cell_of']
@@ -134,7 +134,7 @@ def state_jacobian_norms(cell_or_layer, inputs, initial_state=None):
     Example:
     ```python
     import numpy as np
-    from bert4keras_blog.backend import keras
+    from bert4keras_blog.compat import keras
     from bert4keras_blog.rnn_gradients import state_jacobian_norms
     layer = keras.layers.LSTM(8)
     norms = state_jacobian_norms(layer, np.random.randn(2, 20, 3).astype('float32'))

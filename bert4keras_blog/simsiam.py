@@ -24,7 +24,7 @@ Public API:
 """
 import numpy as np
 
-from bert4keras_blog.backend import keras, tf
+from bert4keras_blog.compat import keras, tf
 from bert4keras_blog.errors import BlogError, SettingError
 
 __all__ = ['projection_head', 'prediction_head', 'negative_cosine', 'symmetric_loss', 'SimSiam',

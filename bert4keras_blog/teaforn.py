@@ -39,9 +39,9 @@ trainer.compile(optimizer='adam')
 assert trainer.count_params() == transformer.model.count_params()
 ```
 """
-from bert4keras_blog.backend import K, keras, tf
+from bert4keras_blog.compat import K, keras, tf
 from bert4keras_blog.errors import SettingError
-from bert4keras_blog.internals import token_embeddings_replaced
+from bert4keras_blog.compat.internals import token_embeddings_replaced
 
 __all__ = ['TeaForN', 'pass_weights']
 

@@ -29,15 +29,16 @@ import bert4keras_blog  # noqa: F401
 from bert4keras.optimizers import Adam
 from bert4keras.snippets import DataGenerator, sequence_padding
 from bert4keras.tokenizers import Tokenizer
-from bert4keras_blog.claims import proportion
-from bert4keras_blog.checkpoints import build_model, save_checkpoint, tiny, variable_shapes
+from bert4keras_blog.experiment.claims import proportion
+from bert4keras_blog.checkpoints import (
+    build_model, save_checkpoint, special_tokens, tiny, variable_shapes)
 from bert4keras_blog.corpora import peoples_daily, reviews
 from bert4keras_blog.pretrained import (
     ElectraPretraining, MaskedLMPretraining, build_classifier, build_electra_pair,
     compare_architectures,
     parameter_count, replaced_token_detection, width_for_parameters)
-from bert4keras_blog.runs import Run, add_quick_argument, add_release_arguments, parse_example_args
-from bert4keras_blog.training import new_figure, save_figure, set_seed
+from bert4keras_blog.experiment.runs import Run, add_quick_argument, add_release_arguments, parse_example_args
+from bert4keras_blog.experiment.training import new_figure, save_figure, set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post1_albert_electra'
@@ -113,8 +114,8 @@ def token_batches(tokenizer, maxlen, batch_size, rng):
 
 def pretrain(args, folder, tokenizer):
     """Equal steps of pre-training; returns {model name: (kind, paths)} to fine-tune."""
-    special = [tokenizer._token_start_id, tokenizer._token_end_id]
-    mask = tokenizer._token_mask_id
+    ids = special_tokens(tokenizer)
+    special, mask = [ids.start, ids.end], ids.mask
     results, timings = {}, {}
     for kind in ('bert', 'albert', 'electra'):
         set_seed(args.seed)

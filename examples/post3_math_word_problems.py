@@ -21,16 +21,16 @@ import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.layers import Loss
 from bert4keras.optimizers import Adam
 from bert4keras.tokenizers import Tokenizer
-from bert4keras_blog.backend import K, keras
-from bert4keras_blog.claims import proportion
-from bert4keras_blog.checkpoints import build_model, tiny
+from bert4keras_blog.compat import K, keras
+from bert4keras_blog.experiment.claims import proportion
+from bert4keras_blog.checkpoints import build_model, tiny, special_tokens
 from bert4keras_blog.datafiles import accept
 from bert4keras_blog.mathword import heldout_split, load_ape210k, write_jsonl
 from bert4keras_blog.mathword.solver import (
     MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary)
-from bert4keras_blog.runs import (
+from bert4keras_blog.experiment.runs import (
     Run, add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
-from bert4keras_blog.training import KeepBest, add_common_arguments, make_strategy, set_seed
+from bert4keras_blog.experiment.training import KeepBest, add_common_arguments, make_strategy, set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post3_math_word_problems'
@@ -145,7 +145,7 @@ def main(argv=None):
         'best_valid_accuracy': keep_best.best['accuracy'], 'epochs': keep_best.history,
         'beam_size': args.topk, 'seconds': round(time.time() - start, 1),
         'data': args.data or 'synthetic', 'number_slots': args.number_slots,
-        'vocabulary': len(keep_tokens) if keep_tokens else codec.tokenizer._vocab_size,
+        'vocabulary': len(keep_tokens) if keep_tokens else special_tokens(codec.tokenizer).vocab_size,
     }
     print('vocabulary: %d tokens%s' % (metrics['vocabulary'], ' (keep_tokens trimmed)'
                                        if keep_tokens else ''))

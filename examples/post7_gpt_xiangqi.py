@@ -41,9 +41,9 @@ import numpy as np
 import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.optimizers import Adam
 from bert4keras_blog.datafiles import accept
-from bert4keras_blog.runs import (
+from bert4keras_blog.experiment.runs import (
     Run, add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
-from bert4keras_blog.training import (
+from bert4keras_blog.experiment.training import (
     add_common_arguments, make_strategy, new_figure, save_figure, set_seed)
 from bert4keras_blog.xiangqi import DEFAULT_GAMES, RandomPlayer, play_match, read_games
 from bert4keras_blog.xiangqi.records import rejected_lines
@@ -52,8 +52,8 @@ from bert4keras_blog.xiangqi.lm import (
     GameBatches, build_move_model, build_trainer, save_move_model)
 from bert4keras_blog.xiangqi.player import MovePlayer
 from bert4keras_blog.xiangqi.probes import find_positions, run_probes
-from bert4keras_blog.backend import keras, tf
-from bert4keras_blog.claims import interval, proportion
+from bert4keras_blog.compat import keras, tf
+from bert4keras_blog.experiment.claims import interval, proportion
 from bert4keras_blog.errors import BlogError, run_main
 
 EXAMPLE = 'post7_gpt_xiangqi'

@@ -40,7 +40,7 @@ def trained_run(tmp_path_factory):
 
     def train(example):
         if example not in done:
-            from bert4keras_blog.demo import run_examples
+            from bert4keras_blog.app.demo import run_examples
             row, = run_examples(lambda name: ['--quick'] + TRAINING[name], only=[example],
                                 runs=str(root))
             assert not row['failed'], 'the demo runner failed on %s' % example

@@ -9,13 +9,13 @@ import sys
 STRATEGY, OPTIMIZER, STEPS, OUT = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 
 import bert4keras_blog  # noqa: E402,F401
-from bert4keras_blog.backend import K, keras, tf  # noqa: E402
+from bert4keras_blog.compat import K, keras, tf  # noqa: E402
 
 if STRATEGY == 'mirrored':  # two logical CPUs stand in for two GPUs
     cpu = tf.config.list_physical_devices('CPU')[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from bert4keras_blog.training import make_strategy, per_replica_batch_size  # noqa: E402
+from bert4keras_blog.experiment.training import make_strategy, per_replica_batch_size  # noqa: E402
 
 strategy = make_strategy(STRATEGY, ['/cpu:0', '/cpu:1'] if STRATEGY == 'mirrored' else None)
 

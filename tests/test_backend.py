@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import bert4keras_blog  # noqa: F401
-from bert4keras_blog import backend
-from bert4keras_blog.backend import keras, K
+from bert4keras_blog import compat as backend
+from bert4keras_blog.compat import keras, K
 from bert4keras import optimizers
 from bert4keras.snippets import DataGenerator, sequence_padding
 from bert4keras.tokenizers import Tokenizer
@@ -221,7 +221,7 @@ _FREED_TENSOR = """
 def rss():
     return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2 ** 20
 import bert4keras_blog
-from bert4keras_blog.backend import tf
+from bert4keras_blog.compat import tf
 tf.constant(1.0) + 1
 base = rss()
 x = tf.fill([64 << 20], 1.0) + 1  # 256 MB, written

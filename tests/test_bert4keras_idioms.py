@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import bert4keras_blog  # noqa: F401
-from bert4keras_blog import backend
-from bert4keras_blog.backend import keras, K, tf
+from bert4keras_blog import compat as backend
+from bert4keras_blog.compat import keras, K, tf
 from bert4keras.backend import multilabel_categorical_crossentropy
 from bert4keras.layers import (ConditionalRandomField, EfficientGlobalPointer, FeedForward,
                                GlobalPointer, Loss, MultiHeadAttention)
@@ -233,7 +233,7 @@ def test_unseeded_initializer_instance_draws_fresh_values_reproducibly():
 def _run_worker(*names, env=None, via_cli=False):
     command = [sys.executable, WORKER, *names]
     if via_cli:
-        command = [sys.executable, '-m', 'bert4keras_blog.cli', 'run', WORKER, *names]
+        command = [sys.executable, '-m', 'bert4keras_blog.app.cli', 'run', WORKER, *names]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, **(env or {})))
     return done
@@ -386,12 +386,12 @@ def test_cli_run_runs_a_script_as_python_would(tmp_path):
         'if __name__ == "__main__":\n'
         '    print(VALUE + 1, sys.argv[1:], tf.executing_eagerly())\n'
         '    sys.exit(3)\n')
-    done = subprocess.run([sys.executable, '-m', 'bert4keras_blog.cli', 'run',
+    done = subprocess.run([sys.executable, '-m', 'bert4keras_blog.app.cli', 'run',
                            str(tmp_path / 'main.py'), '--flag', 'x'],
                           capture_output=True, text=True, timeout=300, cwd=str(HERE))
     assert done.returncode == 3, done.stderr[-2000:]
     assert done.stdout.split('\n')[-2] == "42 ['--flag', 'x'] True"
-    missing = subprocess.run([sys.executable, '-m', 'bert4keras_blog.cli', 'run',
+    missing = subprocess.run([sys.executable, '-m', 'bert4keras_blog.app.cli', 'run',
                               str(tmp_path / 'nope.py')], capture_output=True, text=True,
                              timeout=300)
     assert missing.returncode == 2 and 'no such script' in missing.stderr

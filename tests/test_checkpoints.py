@@ -8,7 +8,7 @@ import pytest
 
 import bert4keras_blog  # noqa: F401
 from bert4keras.tokenizers import SpTokenizer, Tokenizer
-from bert4keras_blog.backend import K, tf
+from bert4keras_blog.compat import K, tf
 from bert4keras_blog.checkpoints import (
     KINDS, build_model, chinese_vocab, read_config, save_checkpoint, save_variables, tiny,
     write_tiny)

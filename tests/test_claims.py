@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bert4keras_blog.claims import (
+from bert4keras_blog.experiment.claims import (
     compare, describe, difference, distinguishable, interval, proportion, table)
 from bert4keras_blog.errors import SettingError
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from bert4keras_blog import cli
+from bert4keras_blog.app import cli
 from bert4keras_blog.checkpoints import tiny, write_tiny
 
 

@@ -4,7 +4,7 @@ import pytest
 
 import bert4keras_blog  # noqa: F401
 from bert4keras.tokenizers import SpTokenizer, Tokenizer
-from bert4keras_blog.backend import tf
+from bert4keras_blog.compat import tf
 from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.decoding import (
     LMDecoder, ReferenceLM, ReferenceT5, ReferenceUniLM, T5Decoder, UniLMDecoder, log_probabilities,

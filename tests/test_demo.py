@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from bert4keras_blog import demo
+from bert4keras_blog.app import demo
 from conftest import ROOT, load_example
 
 EXAMPLES = sorted(demo.CLAIMS)
@@ -104,7 +104,7 @@ def test_every_example_takes_quick_and_explicit_flags_win(example):
 
 def _settings(example, argv):
     """The settings a run with ``argv`` records (Run's own selection)."""
-    from bert4keras_blog.runs import recorded_settings
+    from bert4keras_blog.experiment.runs import recorded_settings
     return json.loads(json.dumps(recorded_settings(load_example(example).parse_args(argv))))
 
 

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from bert4keras_blog import results_pages
-from bert4keras_blog.results_pages import POSTS, check_pages, render_results, update_pages
+from bert4keras_blog.app import results_pages
+from bert4keras_blog.app.results_pages import POSTS, check_pages, render_results, update_pages
 
 ROOT = results_pages.ROOT
 README = os.path.join(ROOT, 'README.md')
@@ -119,7 +119,7 @@ def test_each_post_page_opens_with_its_number_and_interval():
 
 
 def test_claims_render_both_arms_and_the_difference():
-    from bert4keras_blog.claims import compare
+    from bert4keras_blog.experiment.claims import compare
     row = compare('kNN accuracy', 'SimSiam', 'no stop-gradient', [0.9, 0.88, 0.91],
                   [0.6, 0.55, 0.58])
     text = results_pages.render_claims({'claims': [row]})
@@ -137,7 +137,7 @@ def test_claims_render_both_arms_and_the_difference():
 def test_the_readme_quotes_the_demo_table_and_a_changed_one_is_caught(tmp_path):
     """The README's demo table is docs/results/demo.json rendered (make demo
     writes runs/demo.json, make docs copies it), like every other number."""
-    from bert4keras_blog.results_pages import collect, render_demo
+    from bert4keras_blog.app.results_pages import collect, render_demo
     summary = json.loads(read(os.path.join(ROOT, 'docs', 'results', 'demo.json')))
     assert summary['command'] == 'make demo' and summary['seconds'] <= 20 * 60
     examples = [row['example'] for row in summary['rows'] if not row['failed']]

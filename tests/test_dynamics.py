@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bert4keras_blog.backend import keras, tf
+from bert4keras_blog.compat import keras, tf
 from bert4keras_blog.dynamics import (
     GradientNormHistory, GradientPenalty, igr_penalty, loss_and_gradient_norm, penalty_gradient,
     sharpness)

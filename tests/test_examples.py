@@ -20,7 +20,7 @@ def test_post3_learns_to_solve_and_the_cli_uses_the_run(trained_run, capsys):
         assert json.load(f)['headline'] == 'heldout_accuracy'
     assert os.path.exists(tmp_path / 'best.weights.h5')
 
-    from bert4keras_blog import cli
+    from bert4keras_blog.app import cli
     capsys.readouterr()
     problem = '一个长方形长12厘米，宽5厘米，它的面积是多少平方厘米？'
     assert cli.main(['math', problem, '--run', str(tmp_path)]) == 0
@@ -50,7 +50,7 @@ def test_post3_solver_in_bfloat16_solves_what_float32_solves(trained_run):
 
 
 def test_math_cli_without_a_run_says_how_to_train(tmp_path, capsys):
-    from bert4keras_blog import cli
+    from bert4keras_blog.app import cli
     assert cli.main(['math', '1+1等于几？', '--run', str(tmp_path)]) == 2
     assert 'post3_math_word_problems.py' in capsys.readouterr().err
 
@@ -207,7 +207,7 @@ def test_post7_trains_plays_legal_games_and_the_cli_loads_it(trained_run):
 
 @pytest.mark.slow
 def test_post7_gpu_recipe_trains_in_mixed_bfloat16_and_plays_in_float32(tmp_path, capsys):
-    from bert4keras_blog.backend import keras
+    from bert4keras_blog.compat import keras
     example = load('post7_gpt_xiangqi')
     with pytest.raises(SystemExit) as stop:
         example.parse_args(['--gpu'])  # this machine has none: a usage error, before any work

@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from bert4keras_blog import cli
+from bert4keras_blog.app import cli
 from bert4keras_blog.checkpoints import tiny
 from bert4keras_blog.errors import BlogError, CheckpointMismatchError, DataFormatError
 from bert4keras_blog.xiangqi import rules
@@ -384,7 +384,7 @@ ENGINE_PROBE = r'''
 import json, sys, time
 from bert4keras_blog.xiangqi import engine
 engine.HANDSHAKE_SECONDS = 3
-from bert4keras_blog.cli import main
+from bert4keras_blog.app.cli import main
 out = sys.argv[1]
 for path in sys.argv[2:]:
     start = time.time()

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from bert4keras_blog.backend import K, keras, tf
-from bert4keras_blog import internals
+from bert4keras_blog.compat import K, keras, tf
+from bert4keras_blog.compat import internals
 from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.errors import BlogError
 

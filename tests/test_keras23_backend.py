@@ -12,8 +12,8 @@ import h5py
 import numpy as np
 import pytest
 
-from bert4keras_blog.backend import keras, K, tf
-from bert4keras_blog.keras23_backend import EagerOnlyError
+from bert4keras_blog.compat import keras, K, tf
+from bert4keras_blog.compat.keras23_backend import EagerOnlyError
 from bert4keras.layers import Loss
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -82,7 +82,7 @@ def test_electra_pair_shares_embeddings_and_matches_the_separate_builds():
 def test_electra_step_lowers_both_losses_on_real_text():
     from bert4keras.optimizers import Adam
     from bert4keras.tokenizers import Tokenizer
-    from bert4keras_blog.backend import keras
+    from bert4keras_blog.compat import keras
     from bert4keras_blog.pretrained import (
         ElectraPretraining, MaskedLMPretraining, build_electra_pair)
     paths = tiny('electra')
@@ -130,7 +130,7 @@ def test_flops_grow_with_width_not_with_sharing():
 
 
 def test_classifier_on_the_electra_discriminator_trains():
-    from bert4keras_blog.backend import keras
+    from bert4keras_blog.compat import keras
     model = build_classifier('electra', tiny('electra'), num_labels=3)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss='sparse_categorical_crossentropy')
     x = [np.tile(np.array([[11, 100, 200, 12], [11, 300, 400, 12], [11, 500, 600, 12]]), (4, 1)),

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from bert4keras_blog import cli
+from bert4keras_blog.app import cli
 from bert4keras_blog.checkpoints import RELEASES, find_release, read_config, tiny
 from bert4keras_blog.datafiles import json_object, read_lines
 from bert4keras_blog.errors import BlogError, DataFormatError

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bert4keras_blog.backend import keras, tf
+from bert4keras_blog.compat import keras, tf
 from bert4keras_blog.rnn_gradients import (
     analytic_step_jacobians, cell_of, fit_decay_rate, gradient_by_step, state_jacobian_norms,
     step_jacobians, unroll)

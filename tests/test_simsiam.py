@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bert4keras_blog.backend import keras, tf
+from bert4keras_blog.compat import keras, tf
 from bert4keras_blog.simsiam import (
     BYOL, CollapseMonitor, MomentumSchedule, SimSiam, effective_rank, knn_accuracy,
     negative_cosine, output_std, projection_head, symmetric_loss)

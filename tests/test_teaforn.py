@@ -3,7 +3,7 @@ and really feeds each pass's outputs to the next."""
 import numpy as np
 import pytest
 
-from bert4keras_blog.backend import K, keras, tf
+from bert4keras_blog.compat import K, keras, tf
 from bert4keras.snippets import sequence_padding  # noqa: I100  (after bert4keras_blog)
 from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.errors import SettingError

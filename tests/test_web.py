@@ -309,7 +309,7 @@ def test_the_serve_command_starts_answers_and_stops_on_ctrl_c(tmp_path):
     import signal
     import subprocess
     import sys
-    command = [sys.executable, '-m', 'bert4keras_blog.cli', 'serve', '--runs', str(tmp_path),
+    command = [sys.executable, '-m', 'bert4keras_blog.app.cli', 'serve', '--runs', str(tmp_path),
                '--port', '0']
     # A shell's background job (CI, nohup ... &) ignores SIGINT, and so would
     # the server; a user's terminal does not, so the child gets the default back.

@@ -30,7 +30,7 @@ TEXT = '国务院总理今天在北京会见了日本外务大臣，双方就两
 
 def start(runs, *flags):
     """The serve command on a free port; returns (process, port)."""
-    command = [sys.executable, '-m', 'bert4keras_blog.cli', 'serve', '--runs', str(runs),
+    command = [sys.executable, '-m', 'bert4keras_blog.app.cli', 'serve', '--runs', str(runs),
                '--port', '0', '--max-connections', str(MAX_CONNECTIONS),
                '--idle-timeout', str(IDLE_SECONDS)] + list(flags)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

@@ -144,7 +144,7 @@ SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, interme
 
 @pytest.fixture(scope='module')
 def small_model():
-    from bert4keras_blog.backend import keras
+    from bert4keras_blog.compat import keras
     from bert4keras_blog.xiangqi.lm import build_move_model
     keras.utils.set_random_seed(1)
     return build_move_model(SMALL)
@@ -228,7 +228,7 @@ def test_staged_batches_cut_games_and_weight_the_winner():
 @pytest.mark.slow
 def test_training_on_engine_games_lowers_the_loss_and_saves_a_loadable_model(tmp_path, shipped):
     from bert4keras.optimizers import Adam
-    from bert4keras_blog.backend import keras
+    from bert4keras_blog.compat import keras
     from bert4keras_blog.xiangqi.lm import (
         GameBatches, build_move_model, build_trainer, load_move_model, save_move_model)
     from bert4keras_blog.xiangqi.player import MovePlayer

@@ -69,7 +69,7 @@ def test_ctrl_d_and_resign_end_cleanly_and_save(tmp_path):
 
 @pytest.fixture(scope='module')
 def saved_model(tmp_path_factory):
-    from bert4keras_blog.backend import keras
+    from bert4keras_blog.compat import keras
     from bert4keras_blog.xiangqi.lm import build_move_model, save_move_model
     keras.utils.set_random_seed(2)
     transformer, _ = build_move_model(dict(hidden_size=32, num_hidden_layers=1,
@@ -80,7 +80,7 @@ def saved_model(tmp_path_factory):
 
 def spawn(args, tmp_path):
     pexpect = pytest.importorskip('pexpect')
-    child = pexpect.spawn(sys.executable, ['-m', 'bert4keras_blog.cli', 'xiangqi', 'play'] + args,
+    child = pexpect.spawn(sys.executable, ['-m', 'bert4keras_blog.app.cli', 'xiangqi', 'play'] + args,
                           encoding='utf-8', timeout=120, dimensions=(50, 120))
     child.logfile_read = open(str(tmp_path / 'pty.log'), 'w', encoding='utf-8')
     return child, pexpect

@@ -48,7 +48,7 @@ def start_browser(width=1200, height=820):
 
 def start_server(runs):
     """The page over ``runs`` on a free port; returns (server, base url)."""
-    from bert4keras_blog.web import make_server
+    from bert4keras_blog.app.web import make_server
     server = make_server(str(runs), port=0, quiet=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, 'http://127.0.0.1:%d/' % server.server_address[1]

@@ -30,7 +30,7 @@ import re
 
 import numpy as np
 import sentencepiece as spm
-from bert4keras_blog.backend import tf
+from bert4keras_blog.compat import tf
 
 from bert4keras_blog.errors import CheckpointError, CheckpointMismatchError, DataFormatError
 from bert4keras_blog.checkpoints.tfwriter import variable_shapes

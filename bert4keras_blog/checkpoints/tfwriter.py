@@ -18,7 +18,7 @@ Public API:
 import glob
 import os
 
-from bert4keras_blog.backend import K, tf
+from bert4keras_blog.compat import K, tf
 
 __all__ = ['ShardedWriter', 'save_variables', 'save_checkpoint', 'variable_shapes']
 

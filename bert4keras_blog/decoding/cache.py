@@ -34,9 +34,9 @@ import weakref
 
 import numpy as np
 
-from bert4keras_blog.backend import K, tf
+from bert4keras_blog.compat import K, tf
 from bert4keras_blog.errors import BlogError
-from bert4keras_blog.internals import call_count, relative_position_bias, t5_decoder
+from bert4keras_blog.compat.internals import call_count, relative_position_bias, t5_decoder
 
 __all__ = ['BertCache', 'T5Cache', 'shared_cache', 'reuse_freed_memory', 'release_freed_memory']
 

@@ -31,8 +31,9 @@ import re
 
 import numpy as np
 
-from bert4keras_blog import backend  # noqa: F401  (bert4keras on TF 2.21)
+from bert4keras_blog import compat as backend  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.snippets import DataGenerator, sequence_padding
+from bert4keras_blog.checkpoints import special_tokens
 from bert4keras_blog.decoding import UniLMDecoder
 from bert4keras_blog.errors import BlogError, MathExpressionError, SettingError
 from bert4keras_blog.mathword.expression import answers_match, evaluate, normalize
@@ -63,14 +64,14 @@ class ProblemCodec(object):
     def __init__(self, tokenizer, maxlen=192, number_slots=False):
         self.tokenizer, self.maxlen, self.number_slots = tokenizer, maxlen, number_slots
         self.slot_ids = [tokenizer.token_to_id(s) for s in SLOTS]
-        unk = tokenizer._token_unk_id
+        unk = special_tokens(tokenizer).unk
         self.char_ids = {c: tokenizer.token_to_id(c) for c in EXPRESSION_CHARACTERS}
         missing = [c for c, i in self.char_ids.items() if i == unk]
         if missing or unk in self.slot_ids:
             raise SettingError('the vocabulary lacks %s' % (missing or 'the [unused1-9] slots'))
         self.id_chars = {i: c for c, i in self.char_ids.items()}
         self.id_slots = {i: k for k, i in enumerate(self.slot_ids)}
-        self.end_id = tokenizer._token_end_id
+        self.end_id = special_tokens(tokenizer).end
 
     def numbers(self, text):
         """The numbers of a problem, in order, as written (ASCII digits)."""
@@ -89,7 +90,7 @@ class ProblemCodec(object):
                 ids += self.tokenizer.encode(match.group())[0][1:-1]
             position = match.end()
         ids += self.tokenizer.encode(text[position:])[0][1:-1]
-        ids = [self.tokenizer._token_start_id] + ids[:self.maxlen - 2] + [self.end_id]
+        ids = [special_tokens(self.tokenizer).start] + ids[:self.maxlen - 2] + [self.end_id]
         return ids, [0] * len(ids), numbers
 
     def encode_expression(self, expression, numbers):

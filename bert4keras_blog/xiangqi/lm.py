@@ -28,7 +28,7 @@ import os
 
 import numpy as np
 
-from bert4keras_blog.backend import K, keras
+from bert4keras_blog.compat import K, keras
 from bert4keras_blog.errors import BlogError, SettingError
 from bert4keras.layers import Loss
 from bert4keras.models import build_transformer_model

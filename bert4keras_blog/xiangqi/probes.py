@@ -32,7 +32,7 @@ assert mating_moves(moves) == []
 """
 import numpy as np
 
-from bert4keras_blog.claims import interval
+from bert4keras_blog.experiment.claims import interval
 from bert4keras_blog.xiangqi.rules import fen_after, legal_moves, parse_fen
 
 __all__ = ['hanging_captures', 'mating_moves', 'find_positions', 'run_probes']

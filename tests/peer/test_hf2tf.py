@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.errors import BlogError
-from bert4keras_blog.hf2tf import convert
+from bert4keras_blog.checkpoints.hf2tf import convert
 
 torch = pytest.importorskip('torch', reason='peer extras: pip install -r requirements/peer.txt')
 transformers = pytest.importorskip('transformers')
@@ -208,7 +208,7 @@ def _copy(folder, tmp_path):
 
 
 def _convert_cli(src, out, kind='bert'):
-    from bert4keras_blog import cli
+    from bert4keras_blog.app import cli
     return cli.main(['convert', 'hf2tf', src, out, '--kind', kind])
 
 
@@ -274,8 +274,8 @@ def test_output_folder_follows_the_umask(hf_bert, tmp_path):
 
 SLOW_CONVERT = r'''
 import sys, time
-from bert4keras_blog import hf2tf
-from bert4keras_blog.cli import main
+from bert4keras_blog.checkpoints import hf2tf
+from bert4keras_blog.app.cli import main
 read = hf2tf.iter_tensors
 def slowly(path):
     for item in read(path):

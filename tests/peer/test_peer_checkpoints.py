@@ -13,7 +13,7 @@ import bert4keras_blog  # noqa: F401
 from bert4keras.models import build_transformer_model
 from bert4keras.snippets import sequence_padding
 from bert4keras.tokenizers import SpTokenizer, Tokenizer
-from bert4keras_blog import backend
+from bert4keras_blog import compat as backend
 from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.pretrained import build_electra_generator
 

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from bert4keras_blog.backend import keras, tf
+from bert4keras_blog.compat import keras, tf
 from bert4keras_blog.errors import BlogError
 
 __all__ = ['set_seed', 'run_dir', 'save_metrics', 'KeepBest', 'add_common_arguments',

@@ -16,7 +16,7 @@ Modules, one job each:
 Public API:
     make_server, serve (server); Services, RequestError (services)
 """
-from bert4keras_blog.web.server import make_server, serve  # noqa: F401
-from bert4keras_blog.web.services import RequestError, Services  # noqa: F401
+from bert4keras_blog.app.web.server import make_server, serve  # noqa: F401
+from bert4keras_blog.app.web.services import RequestError, Services  # noqa: F401
 
 __all__ = ['make_server', 'serve', 'Services', 'RequestError']

@@ -39,9 +39,9 @@ import time
 import traceback
 
 from bert4keras_blog.checkpoints import KINDS, tiny
-from bert4keras_blog.claims import table
-from bert4keras_blog.cli import check_checkpoint
-from bert4keras_blog.results_pages import POSTS
+from bert4keras_blog.experiment.claims import table
+from bert4keras_blog.app.cli import check_checkpoint
+from bert4keras_blog.app.results_pages import POSTS
 
 __all__ = ['QUICK_SECONDS', 'CLAIMS', 'run_examples', 'run_demo', 'run_claims', 'format_table',
            'save_summary', 'main']
@@ -198,7 +198,7 @@ def _processor():
 def save_summary(path, rows, seconds, claims=False):
     """The table and the total time as JSON (``make docs`` renders the
     README's demo table from it)."""
-    from bert4keras_blog.backend import stack_versions
+    from bert4keras_blog.compat import stack_versions
     summary = {
         'command': 'make claims' if claims else 'make demo', 'seconds': round(seconds, 1),
         'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(time.time() - seconds)),
@@ -214,7 +214,7 @@ def save_summary(path, rows, seconds, claims=False):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m bert4keras_blog.demo',
+    parser = argparse.ArgumentParser(prog='python -m bert4keras_blog.app.demo',
                                      description=__doc__.split('\n')[0])
     parser.add_argument('--only', nargs='*', help='run only examples whose file name contains these')
     parser.add_argument('--claims', action='store_true',

@@ -26,7 +26,7 @@ import numpy as np
 
 from bert4keras_blog.errors import BlogError
 from bert4keras_blog.mathword.expression import to_text
-from bert4keras_blog.results_pages import POSTS, headline, scalar_rows
+from bert4keras_blog.app.results_pages import POSTS, headline, scalar_rows
 from bert4keras_blog.xiangqi.records import Game, format_game
 from bert4keras_blog.xiangqi.rules import (
     MAX_PLIES, PIECE_NAMES, START_FEN, board_rows, check_fen, legal_moves, normalize_iccs,

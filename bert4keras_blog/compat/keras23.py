@@ -1,9 +1,38 @@
 """Keras 2.3.1's behaviour where tf_keras 2.21 differs, for scripts written
-like bert4keras' own examples: steps 9-13 of ``backend.py``, whose docstring
-says what each fixes and why. ``backend`` imports this module once, after
-bert4keras; nothing else should.
+like bert4keras' own examples (steps 9-13). ``compat`` imports this module
+once, after bert4keras; nothing else should.
 
-Public API (re-exported by ``backend``):
+9. A generator yielding ``[token_ids, segment_ids], None`` (every seq2seq
+   and language-model example): tf_keras' ``pack_x_y_sample_weight`` tests
+   ``isinstance(x, tuple or list)``, which is ``isinstance(x, tuple)``, so
+   the list came back bare and was unpacked as (x, y): "expects 2 input(s),
+   but it received 1". Lists are kept together now, and, as in Keras 2.3, a
+   generator's batch is (x, y[, sample_weight]) only when it is a tuple: a
+   bare list ``[token_ids, segment_ids]`` given to ``predict`` is the inputs.
+10. Integer targets reach compiled losses and metrics in the dtype of the
+    output they belong to, as Keras 2.3's target placeholders had them;
+    tf_keras passed a generator's int64 labels on (``y_true * y_pred``
+    failed in the relation-extraction example).
+11. ``metrics=['accuracy']`` (or ``'acc'``) follows the loss when the loss
+    is a built-in cross-entropy: sparse, binary or categorical accuracy, as
+    in Keras 2.3. tf_keras guessed from the label's shape, which a
+    ``DataGenerator`` leaves unknown, and scored sparse labels with
+    categorical accuracy (logged 1.0 at chance level). Other losses keep
+    tf_keras' shape rule.
+12. TF1-graph idioms (``model._make_train_function``, ``model.total_loss``,
+    ``model._feed_inputs``, ``K.gradients`` of a model's symbolic tensors, as
+    in adversarial training, gradient penalty, virtual adversarial training
+    and integrated gradients) exist only in Keras' graph-mode training loop.
+    A script that uses them is detected: the ``__main__`` file (or the script
+    given to ``bert4keras-blog run``) is read for ``TF1_GRAPH_IDIOMS`` and,
+    if one is there, ``use_graph_mode()`` switches TensorFlow to graph mode
+    before any model is built. ``BERT4KERAS_BLOG_GRAPH_MODE=1`` forces it,
+    ``=0`` refuses it.
+13. ``bert4keras.snippets.WebServing`` (the simbert serving example) asked
+    for TF1's default graph and session, which TF 2's API no longer has; in
+    eager mode it needs neither, in graph mode it takes them from tf.compat.v1.
+
+Public API (re-exported by ``compat``):
     TF1_GRAPH_IDIOMS, GRAPH_MODE_ENV: what marks a script for graph mode,
         and the environment variable that overrides the detection.
     tf1_graph_idioms(path) -> list of str: the idioms a file uses.
@@ -16,13 +45,16 @@ import contextlib
 import os
 import sys
 
-import tensorflow as tf
-from bert4keras import snippets as _snippets
-from tf_keras.src import backend as _tf_keras_backend
-from tf_keras.src.engine import compile_utils as _compile_utils
-from tf_keras.src.engine import data_adapter as _data_adapter
+import weakref
+
+from bert4keras import snippets
+
+from bert4keras_blog.compat import internals
+from bert4keras_blog.compat.environment import tf
 
 keras = tf.keras
+_OUTPUTS = weakref.WeakKeyDictionary()  # MetricsContainer -> its outputs (flat)
+_LOSSES = weakref.WeakKeyDictionary()  # MetricsContainer -> the loss given to compile
 
 __all__ = ['TF1_GRAPH_IDIOMS', 'GRAPH_MODE_ENV', 'tf1_graph_idioms', 'wants_graph_mode',
            'use_graph_mode', 'use_graph_mode_if_wanted']
@@ -46,9 +78,8 @@ def _generator_batches_as_in_keras_2(standardize_batch):
     return standardize
 
 
-_data_adapter.pack_x_y_sample_weight = _pack_x_y_sample_weight
-_data_adapter.GeneratorDataAdapter._standardize_batch = _generator_batches_as_in_keras_2(
-    _data_adapter.GeneratorDataAdapter._standardize_batch)
+internals.DATA_ADAPTER.pack_x_y_sample_weight = _pack_x_y_sample_weight
+internals.wrap_generator_batches(_generator_batches_as_in_keras_2)
 
 
 def _targets_in_output_dtypes(y_true, y_pred):
@@ -73,15 +104,16 @@ def _with_float_targets(method):
     # for Keras 2.3 (``y_true * y_pred``) fail on the dtype mismatch.
     def call(self, y_true, y_pred, sample_weight=None, **kwargs):
         if y_true is not None:
-            y_true = _targets_in_output_dtypes(self._conform_to_outputs(y_pred, y_true), y_pred)
+            y_true = _targets_in_output_dtypes(
+                internals.conform_targets(self, y_pred, y_true), y_pred)
         return method(self, y_true, y_pred, sample_weight, **kwargs)
     return call
 
 
-_compile_utils.LossesContainer.__call__ = _with_float_targets(
-    _compile_utils.LossesContainer.__call__)
-_compile_utils.MetricsContainer.update_state = _with_float_targets(
-    _compile_utils.MetricsContainer.update_state)
+_containers = internals.COMPILE_UTILS
+_containers.LossesContainer.__call__ = _with_float_targets(_containers.LossesContainer.__call__)
+_containers.MetricsContainer.update_state = _with_float_targets(
+    _containers.MetricsContainer.update_state)
 
 _ACCURACY_FOR_LOSS = {
     'binary_crossentropy': 'binary_accuracy',
@@ -92,13 +124,13 @@ _ACCURACY_FOR_LOSS = {
 
 def _loss_of_output(metrics_container, output):
     """The loss compiled for ``output``: one for all, or by position or name."""
-    losses = getattr(metrics_container, '_blog_losses', None)
+    losses = _LOSSES.get(metrics_container)
     if not isinstance(losses, (dict, list, tuple)):
         return losses
-    outputs = getattr(metrics_container, '_blog_outputs', [])
+    outputs = _OUTPUTS.get(metrics_container, [])
     index = next((i for i, o in enumerate(outputs) if o is output), None)
     if isinstance(losses, dict):
-        names = metrics_container._output_names or []
+        names = internals.output_names(metrics_container) or []
         return losses.get(names[index]) if index is not None and index < len(names) else None
     return losses[index] if index is not None and index < len(losses) else None
 
@@ -129,7 +161,7 @@ def _accuracy_from_loss(get_metric_object):
 
 def _remember_outputs(build):
     def remember(self, y_pred, y_true):
-        self._blog_outputs = tf.nest.flatten(y_pred)
+        _OUTPUTS[self] = tf.nest.flatten(y_pred)
         return build(self, y_pred, y_true)
     return remember
 
@@ -138,14 +170,13 @@ def _remember_losses(compile_model):
     def compile_and_remember(self, optimizer='rmsprop', loss=None, *args, **kwargs):
         result = compile_model(self, optimizer, loss, *args, **kwargs)
         if getattr(self, 'compiled_metrics', None) is not None:
-            self.compiled_metrics._blog_losses = loss
+            _LOSSES[self.compiled_metrics] = loss
         return result
     return compile_and_remember
 
 
-_compile_utils.MetricsContainer._get_metric_object = _accuracy_from_loss(
-    _compile_utils.MetricsContainer._get_metric_object)
-_compile_utils.MetricsContainer.build = _remember_outputs(_compile_utils.MetricsContainer.build)
+internals.wrap_metric_resolution(_accuracy_from_loss)
+internals.wrap_metrics_build(_remember_outputs)
 keras.Model.compile = _remember_losses(keras.Model.compile)
 
 
@@ -165,11 +196,11 @@ def _web_serving_init(self, host='0.0.0.0', port=8000, server='paste'):
         self.graph, self.sess, self.set_session = _EagerGraph(), None, lambda session: None
     else:
         self.graph = tf.compat.v1.get_default_graph()
-        self.sess = _tf_keras_backend.get_session()
-        self.set_session = _tf_keras_backend.set_session
+        self.sess = internals.TF_KERAS_BACKEND.get_session()
+        self.set_session = internals.TF_KERAS_BACKEND.set_session
 
 
-_snippets.WebServing.__init__ = _web_serving_init
+snippets.WebServing.__init__ = _web_serving_init
 
 GRAPH_MODE_ENV = 'BERT4KERAS_BLOG_GRAPH_MODE'
 # What only Keras 2.3's graph (TF1) training loop offers: examples that

@@ -32,7 +32,7 @@ import traceback
 from waitress.server import TcpWSGIServer
 from waitress import wasyncore
 
-from bert4keras_blog.web.services import LIMITS, RequestError, Services
+from bert4keras_blog.app.web.services import LIMITS, RequestError, Services
 
 __all__ = ['make_server', 'serve', 'ROUTES', 'SERVER_LIMITS', 'PageServer']
 

@@ -1,7 +1,7 @@
 """Keras 2.3.1's backend functions and training API where tf_keras 2.21
-differs: steps 14-22 of ``backend.py``. ``docs/compat.md`` is the audit
+differs (steps 14-22). ``docs/compat.md`` is the audit
 behind them, one row per function of Keras 2.3.1's ``K`` and per training
-idiom, with what differs and the test that shows it. ``backend`` imports this
+idiom, with what differs and the test that shows it. ``compat`` imports this
 module once, after ``keras23``; nothing else should.
 
 14. ``K.zeros``, ``K.ones`` and ``K.eye`` inside a traced graph (a ``Lambda``
@@ -48,18 +48,13 @@ the one name to import is
 """
 import sys
 
-import tensorflow as tf
-from tf_keras.src import activations as _activations
-from tf_keras.src import backend as _backend
-from tf_keras.src import callbacks as _callbacks
-from tf_keras.src.engine import base_layer as _base_layer
-from tf_keras.src.engine import data_adapter as _data_adapter
-from tf_keras.src.engine import functional as _functional
-from tf_keras.src.engine import training as _training
+from bert4keras_blog.compat import internals
+from bert4keras_blog.compat.environment import tf
 
 from bert4keras_blog.errors import BlogError
 
 keras = tf.keras
+_backend = internals.TF_KERAS_BACKEND  # tf_keras' own module: its callers see the changes too
 
 __all__ = ['EagerOnlyError']
 
@@ -160,9 +155,9 @@ def is_symbolic(x):
 
 def is_placeholder(x):
     """Whether ``x`` is a model input (Keras 2.3.1: a placeholder op)."""
-    history = getattr(x, '_keras_history', None)
-    if history is not None:
-        return isinstance(history.layer, keras.layers.InputLayer)
+    layer = internals.keras_layer_of(x)
+    if layer is not None:
+        return isinstance(layer, keras.layers.InputLayer)
     try:
         return x.op.type == 'Placeholder'
     except AttributeError:
@@ -275,8 +270,7 @@ def _named_from_one(init_set_name):
     return name_from_one
 
 
-for _named in (_base_layer.Layer, _functional.Functional):  # Functional names models itself
-    _named._init_set_name = _named_from_one(_named._init_set_name)
+internals.wrap_layer_naming(_named_from_one)  # Layer's and Functional's own
 
 
 # Step 20.
@@ -303,9 +297,7 @@ def _names_from_compile(model):
     output's loss when there are several, then each output's metrics and
     weighted metrics (``weighted_`` when an unweighted one has the name)."""
     outputs = list(model.output_names or [])
-    losses = model.compiled_loss._user_losses if model.compiled_loss else None
-    metrics = model.compiled_metrics._user_metrics if model.compiled_metrics else None
-    weighted = model.compiled_metrics._user_weighted_metrics if model.compiled_metrics else None
+    losses, metrics, weighted = internals.compiled_losses_and_metrics(model)
     names = ['loss']
     if len(outputs) > 1 and losses is not None:
         if isinstance(losses, dict):
@@ -326,13 +318,13 @@ def _names_from_compile(model):
 def _names_after_compile(metrics_names):
     def names(self):
         found = metrics_names.fget(self)
-        if found or not getattr(self, '_is_compiled', False):
+        if found or not internals.is_compiled(self):
             return found
         return _names_from_compile(self)
     return property(names)
 
 
-_training.Model.metrics_names = _names_after_compile(_training.Model.metrics_names)
+internals.TRAINING.Model.metrics_names = _names_after_compile(internals.TRAINING.Model.metrics_names)
 
 
 # Step 21.
@@ -348,8 +340,8 @@ def _hdf5_by_default(save):
     return save_as_in_keras_2
 
 
-_training.Model.save_weights = _hdf5_by_default(_training.Model.save_weights)
-_training.Model.save = _hdf5_by_default(_training.Model.save)
+internals.TRAINING.Model.save_weights = _hdf5_by_default(internals.TRAINING.Model.save_weights)
+internals.TRAINING.Model.save = _hdf5_by_default(internals.TRAINING.Model.save)
 
 
 def _registered_functions_by_name(serialize):
@@ -364,8 +356,8 @@ def _registered_functions_by_name(serialize):
     return serialize_by_name
 
 
-_activations.serialize = _registered_functions_by_name(_activations.serialize)
-keras.activations.serialize = _activations.serialize
+internals.ACTIVATIONS.serialize = _registered_functions_by_name(internals.ACTIVATIONS.serialize)
+keras.activations.serialize = internals.ACTIVATIONS.serialize
 
 
 # Step 22.
@@ -374,7 +366,7 @@ def _class_weight_map_fn(make_map_fn):
         weigh = make_map_fn(class_weight)
 
         def weigh_any_batch(*data):
-            x, y, sample_weight = _data_adapter.unpack_x_y_sample_weight(data)
+            x, y, sample_weight = internals.DATA_ADAPTER.unpack_x_y_sample_weight(data)
             if sample_weight is None:
                 return weigh(*data)
             # tf_keras reshapes sample weights by their static shape, which a
@@ -389,8 +381,7 @@ def _class_weight_map_fn(make_map_fn):
     return make
 
 
-_data_adapter._make_class_weight_map_fn = _class_weight_map_fn(
-    _data_adapter._make_class_weight_map_fn)
+internals.wrap_class_weights(_class_weight_map_fn)
 
 
 def _restore_only_when_stopped(on_train_end):
@@ -405,5 +396,5 @@ def _restore_only_when_stopped(on_train_end):
     return on_train_end_as_in_keras_2
 
 
-_callbacks.EarlyStopping.on_train_end = _restore_only_when_stopped(
-    _callbacks.EarlyStopping.on_train_end)
+internals.CALLBACKS.EarlyStopping.on_train_end = _restore_only_when_stopped(
+    internals.CALLBACKS.EarlyStopping.on_train_end)

@@ -53,12 +53,12 @@ from bert4keras_blog.errors import BlogError, run_main
 from bert4keras_blog.checkpoints import (
     KINDS, RELEASES, build_model, find_release, read_config, release_from_files, write_tiny)
 from bert4keras.tokenizers import SpTokenizer, Tokenizer
-from bert4keras_blog.backend import stack_versions, tf, use_graph_mode_if_wanted
-from bert4keras_blog.hf2tf import KINDS as HF_KINDS
-from bert4keras_blog.hf2tf import convert as convert_hf_folder
+from bert4keras_blog.compat import stack_versions, tf, use_graph_mode_if_wanted
+from bert4keras_blog.checkpoints.hf2tf import KINDS as HF_KINDS
+from bert4keras_blog.checkpoints.hf2tf import convert as convert_hf_folder
 from bert4keras_blog.mathword.expression import to_text
 from bert4keras_blog.mathword.solver import load_solver, solve
-from bert4keras_blog.runs import check_writable_file, rerun, share
+from bert4keras_blog.experiment.runs import check_writable_file, rerun, share
 from bert4keras_blog.xiangqi.engine import generate_games
 from bert4keras_blog.xiangqi.lm import load_move_model
 from bert4keras_blog.xiangqi.player import MovePlayer
@@ -206,7 +206,7 @@ def cmd_convert(args):
 
 
 def cmd_serve(args):
-    from bert4keras_blog.web import serve  # the web page's modules load only when served
+    from bert4keras_blog.app.web import serve  # the web page's modules load only when served
     if not os.path.isdir(args.runs):
         raise BlogError('--runs %s: no such folder (the examples write their runs into runs/)'
                         % args.runs)

@@ -26,7 +26,7 @@ Public API:
 
 Example:
 ```python
-from bert4keras_blog.claims import difference, distinguishable, interval
+from bert4keras_blog.experiment.claims import difference, distinguishable, interval
 teacher_forcing = [0.755, 0.742, 0.761, 0.748, 0.757]
 teaforn = [0.781, 0.770, 0.779, 0.772, 0.784]
 print(interval(teaforn))

@@ -25,7 +25,7 @@ Public API:
     collect(runs_dir, results_dir, demo=None) -> list of examples copied.
     update_pages(root) -> list of files rewritten.
     check_pages(root) -> list of str: blocks that disagree with their files.
-    main(argv=None) -> int: ``python -m bert4keras_blog.results_pages``.
+    main(argv=None) -> int: ``python -m bert4keras_blog.app.results_pages``.
 """
 import argparse
 import json
@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 
-from bert4keras_blog.claims import HEADER, cells
+from bert4keras_blog.experiment.claims import HEADER, cells
 
 __all__ = ['POSTS', 'render_results', 'render_claims', 'render_headline', 'render_posts',
            'render_demo', 'headline', 'scalar_rows', 'collect', 'update_pages', 'check_pages', 'main']
@@ -310,7 +310,7 @@ def check_pages(root=ROOT):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog='python -m bert4keras_blog.results_pages',
+        prog='python -m bert4keras_blog.app.results_pages',
         description='Copy the examples\' metrics into docs/results and rewrite the results '
                     'blocks of README.md and docs/*.md from them.')
     parser.add_argument('--runs', default=None,

@@ -46,10 +46,10 @@ import numpy
 import bert4keras_blog
 
 from bert4keras_blog.errors import BlogError
-from bert4keras_blog.backend import stack_versions
+from bert4keras_blog.compat import internals, stack_versions
 from bert4keras_blog.checkpoints import RELEASES, find_release, release_from_files
 from bert4keras_blog.datafiles import MAX_REJECTED, check_text_head
-from bert4keras_blog.training import run_dir, save_metrics
+from bert4keras_blog.experiment.training import run_dir, save_metrics
 
 __all__ = ['add_release_arguments', 'add_data_arguments', 'add_quick_argument',
            'parse_example_args', 'recorded_settings', 'Run',
@@ -217,14 +217,14 @@ def parse_example_args(parser, argv, resolve=None):
 def resolved_argv(parser, args):
     """Every option with its value, so the command alone repeats the run."""
     argv = []
-    for action in parser._actions:  # argparse keeps no public list of them
+    for action, kind in internals.parser_actions(parser):
         flags = [s for s in action.option_strings if s.startswith('--')]
-        if not flags or isinstance(action, argparse._HelpAction):
+        if not flags or kind == 'help':
             continue
         value = getattr(args, action.dest, None)
         if value is None or value is False:
             continue
-        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreConstAction)):
+        if kind == 'flag':
             argv.append(flags[0])
         elif isinstance(value, (list, tuple)):
             argv += [flags[0]] + [str(v) for v in value]

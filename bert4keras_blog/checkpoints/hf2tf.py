@@ -38,7 +38,8 @@ import numpy as np
 from bert4keras_blog.checkpoints.releases import RELEASES, vocab_key
 from bert4keras_blog.checkpoints.tfwriter import ShardedWriter
 from bert4keras_blog.errors import BlogError
-from bert4keras_blog.checkpoints import read_config, variable_names
+from bert4keras_blog.checkpoints.building import read_config
+from bert4keras_blog.checkpoints.layouts import variable_names
 from bert4keras_blog.checkpoints.integrity import check_sizes
 from bert4keras_blog.checkpoints.layouts import variable_layout
 
