@@ -43,6 +43,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import PeakMemory, Worker, answer, rss_mb  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BERT_BASE = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12,
                  num_attention_heads=12, intermediate_size=3072, hidden_act='gelu',
@@ -55,30 +58,6 @@ THREADS = 2
 
 
 # ------------------------------------------------------------ shared
-
-def rss_mb():
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2 ** 20
-
-
-class PeakMemory(object):
-    """Largest resident memory inside the block: the kernel's own
-    high-water mark (VmHWM), reset on entry through /proc/self/clear_refs,
-    so it is exact and costs nothing while the block runs (a thread polling
-    RSS would take CPU from the two cores both sides compute on)."""
-
-    def __enter__(self):
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return self
-
-    def __exit__(self, *exc):
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'):
-                    self.peak = int(line.split()[1]) / 1024
-                    break
-
 
 def inputs(model, batch, vocab):
     """The same token ids on both sides: one 64-token input, or ``batch``
@@ -153,7 +132,7 @@ def peer_check(model, decoder, peer, prompt, steps):
     """Feeds our greedy tokens one step at a time to both sides; returns the
     largest |logit difference| at each step and whether the greedy choices agree."""
     import torch
-    logits, state = decoder._start([[prompt]])
+    logits, state = decoder.start([[prompt]])
     tokens = []
     diffs, same = [], True
     for step in range(steps):
@@ -167,7 +146,7 @@ def peer_check(model, decoder, peer, prompt, steps):
         diffs.append(float(np.abs(logits[0] - theirs).max()))
         same &= int(logits[0].argmax()) == int(theirs.argmax())
         tokens.append(int(logits[0].argmax()))
-        logits, state = decoder.cache.advance(state, [0], [tokens[-1]])
+        logits, state = decoder.runner.advance(state, [0], [tokens[-1]])
     return {'model': model, 'max_logit_diff_per_step': diffs, 'same_greedy': bool(same),
             'logit_scale': float(np.abs(logits).max())}
 
@@ -310,42 +289,12 @@ def serve(role, model, folder, new_tokens, quick):
         answer(getattr(side, command)(*([int(arg)] if arg else [])))
 
 
-def answer(value):
-    sys.stdout.write('@@' + json.dumps(value) + '\n')
-    sys.stdout.flush()
-
-
-class Worker(object):
-    """The parent's handle on a side's process."""
-
-    def __init__(self, role, model, folder, new_tokens, quick):
-        command, env = role_process(role, model, folder, new_tokens, quick)
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        env=env, text=True)
-        self.started = self.read()
-
-    def read(self):
-        for line in self.process.stdout:
-            if line.startswith('@@'):
-                return json.loads(line[2:])
-        raise RuntimeError('a benchmark process ended early (exit %s)' % self.process.wait())
-
-    def ask(self, command):
-        self.process.stdin.write(command + '\n')
-        self.process.stdin.flush()
-        return self.read()
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
-
-
 def compare(model, folder, new_tokens, quick):
     """Both sides loaded side by side; each row warmed on both, then timed
     runs alternate between them, so a slow spell of the machine falls on
     both sides' runs of a row rather than on one side's."""
-    ours = Worker('ours', model, folder, new_tokens, quick)
-    theirs = Worker('hf', model, folder, new_tokens, quick)
+    ours = Worker(*role_process('ours', model, folder, new_tokens, quick))
+    theirs = Worker(*role_process('hf', model, folder, new_tokens, quick))
     try:
         out = {side: dict(worker.started, rows=[]) for side, worker in
                (('ours', ours), ('hf', theirs))}

@@ -70,7 +70,7 @@ def quality(folder):
         ids, segments, _ = solvers['float32'].codec.encode_problem(text)
         gaps.append(max(step_differences(solvers['float32'].decoder, solvers['bfloat16'].decoder,
                                          [np.array(ids), np.array(segments)], 8)))
-    logits, _ = solvers['float32'].decoder._start([[np.array(ids), np.array(segments)]])
+    logits, _ = solvers['float32'].decoder.start([[np.array(ids), np.array(segments)]])
     return {'problems': len(records), 'identical': float(identical),
             'accuracy': {p: solvers[p].accuracy(records)['accuracy'] for p in PRECISIONS},
             'max_logit_gap': float(max(gaps)), 'median_logit_gap': float(np.median(gaps)),

@@ -40,7 +40,7 @@ print(score([target + [task.end_id]], [target], task.end_id)['exact'])   # 1.0
 """
 import numpy as np
 
-from bert4keras_blog import compat as backend  # noqa: F401  (bert4keras on TF 2.21)
+from bert4keras_blog import compat  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.snippets import sequence_padding
 from bert4keras.tokenizers import load_vocab
 from bert4keras_blog.errors import BlogError

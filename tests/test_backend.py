@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import bert4keras_blog  # noqa: F401
-from bert4keras_blog import compat as backend
+from bert4keras_blog import compat
 from bert4keras_blog.compat import keras, K
 from bert4keras import optimizers
 from bert4keras.snippets import DataGenerator, sequence_padding
@@ -22,7 +22,7 @@ def test_installed_stack_is_the_fixed_one():
     assert metadata.version('tf-keras').startswith('2.21.')
     assert int(metadata.version('keras').split('.')[0]) >= 3  # never downgraded to 2.3
     assert keras.__name__.startswith('tf_keras')
-    versions = backend.stack_versions()
+    versions = compat.stack_versions()
     assert versions['bert4keras'] == '0.11.5'
 
 
@@ -47,16 +47,16 @@ def test_wrong_bert4keras_version_names_the_fix(monkeypatch):
     real = metadata.version
     monkeypatch.setattr(metadata, 'version',
                         lambda name: '0.8.1' if name == 'bert4keras' else real(name))
-    with pytest.raises(backend.StackError, match=r'bert4keras 0\.8\.1 .*--no-deps bert4keras==0\.11\.5'):
-        backend.check_versions()
+    with pytest.raises(compat.StackError, match=r'bert4keras 0\.8\.1 .*--no-deps bert4keras==0\.11\.5'):
+        compat.check_versions()
 
 
 def test_old_keras_names_the_fix(monkeypatch):
     real = metadata.version
     monkeypatch.setattr(metadata, 'version',
                         lambda name: '2.3.1' if name == 'keras' else real(name))
-    with pytest.raises(backend.StackError, match=r'keras 2\.3\.1 .*tf-keras==2\.21'):
-        backend.check_versions()
+    with pytest.raises(compat.StackError, match=r'keras 2\.3\.1 .*tf-keras==2\.21'):
+        compat.check_versions()
 
 
 def test_random_init_differs_per_weight_and_is_seeded():

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import bert4keras_blog  # noqa: F401
-from bert4keras_blog import compat as backend
+from bert4keras_blog import compat
 from bert4keras_blog.compat import keras, K, tf
 from bert4keras.backend import multilabel_categorical_crossentropy
 from bert4keras.layers import (ConditionalRandomField, EfficientGlobalPointer, FeedForward,
@@ -248,9 +248,9 @@ def tf1_results():
 
 def test_tf1_idioms_switch_the_script_to_graph_mode(tf1_results):
     assert tf1_results['executing_eagerly'] is False
-    assert backend.tf1_graph_idioms(WORKER)[:2] == ['_make_train_function', 'K.gradients(']
-    assert backend.wants_graph_mode(WORKER)
-    assert not backend.wants_graph_mode(os.path.join(HERE, 'test_backend.py'))
+    assert compat.tf1_graph_idioms(WORKER)[:2] == ['_make_train_function', 'K.gradients(']
+    assert compat.wants_graph_mode(WORKER)
+    assert not compat.wants_graph_mode(os.path.join(HERE, 'test_backend.py'))
 
 
 def test_fast_gradient_method_step_equals_the_hand_computed_one(tf1_results):
@@ -276,13 +276,13 @@ def test_gradients_inside_a_layer_match_numpy(tf1_results):
 
 
 def test_graph_mode_can_be_refused_and_the_idiom_then_fails():
-    done = _run_worker('fast_gradient_method_step', env={backend.GRAPH_MODE_ENV: '0'})
+    done = _run_worker('fast_gradient_method_step', env={compat.GRAPH_MODE_ENV: '0'})
     assert done.returncode != 0
     assert '_make_train_function' in done.stderr
 
 
 def test_cli_run_detects_the_idioms_and_passes_arguments():
-    done = _run_worker('gradient_penalty', via_cli=True, env={backend.GRAPH_MODE_ENV: ''})
+    done = _run_worker('gradient_penalty', via_cli=True, env={compat.GRAPH_MODE_ENV: ''})
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'graph mode' in done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])

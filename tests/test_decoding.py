@@ -84,14 +84,14 @@ def test_cached_step_logits_equal_full_forward(shape, Cached, request):
     reference = {'unilm': ReferenceUniLM, 'lm': ReferenceLM, 't5': ReferenceT5}[shape](
         model, end_id=-1, maxlen=6, start_id=0 if shape == 't5' else None)
     ids = decoder.greedy(inputs[1])
-    logits, state = decoder._start([inputs[1]])
+    logits, state = decoder.start([inputs[1]])
     prefix = decoder.first_output_ids
     for i in range(len(ids) - prefix.shape[1]):
         expected, _ = reference.predict([x[None] for x in inputs[1]], prefix, None, 1, 'logits')
         np.testing.assert_allclose(log_probabilities(logits), expected, atol=1e-4)
         token = ids[prefix.shape[1]]
         prefix = np.concatenate([prefix, [[token]]], 1)
-        logits, state = decoder.cache.advance(state, [0], [token])
+        logits, state = decoder.runner.advance(state, [0], [token])
 
 
 def test_beam_candidates_are_the_finished_beams_with_their_probabilities(unilm):
@@ -135,7 +135,7 @@ def test_constraint_restricts_every_step(unilm):
         assert set(ids) <= set(allowed.tolist())
         assert len(ids) <= 5 and ids[-1] == 3  # forced to end at the 5th token
     assert {i for i, _ in seen} == {0, 1} and (0, 0) in seen
-    mask = np.zeros(decoder.cache.vocab_size, bool)
+    mask = np.zeros(decoder.runner.vocab_size, bool)
     mask[[800, 3]] = True
     ids = decoder.greedy(inputs[0], constraint=lambda i, o: mask)
     assert set(ids) <= {800, 3}
@@ -150,7 +150,7 @@ def test_random_sample_is_seeded_and_respects_topk(lm):
     assert len(a) == 4 and all(len(x) == 5 for x in a)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
-    first_logits, _ = decoder._start([inputs[0]])
+    first_logits, _ = decoder.start([inputs[0]])
     top3 = set(np.argsort(first_logits[0])[-3:])
     assert {int(x[0]) for x in a + c} <= top3
     greedy = decoder.random_sample(inputs[0], n=2, topk=1, seed=0)
@@ -160,7 +160,7 @@ def test_random_sample_is_seeded_and_respects_topk(lm):
 def test_topp_keeps_the_smallest_nucleus(lm):
     model, inputs = lm
     decoder = LMDecoder(model, end_id=-1, maxlen=1)
-    logits, _ = decoder._start([inputs[0]])
+    logits, _ = decoder.start([inputs[0]])
     p = np.sort(np.exp(log_probabilities(logits[0])))[::-1]
     nucleus = int(np.searchsorted(np.cumsum(p), 0.5) + 1)
     samples = decoder.random_sample(inputs[0], n=200, topp=0.5, seed=0)
@@ -174,7 +174,7 @@ def test_cache_memory_is_reported(unilm):
     # 3 rows take 4 slots; 2 layers x (keys + values) x 3 heads x 16 dims x 4 bytes
     # per position and slot.
     assert decoder.cache_bytes(3, 512) == 4 * 512 * 2 * 2 * 48 * 4
-    _, state = decoder.cache.start([inputs[0]] * 3)  # what a search really allocates
+    _, state = decoder.runner.start([inputs[0]] * 3)  # what a search really allocates
     allocated = sum(int(tf.size(v)) * 4 for v in state.self_kv)
     assert allocated == decoder.cache_bytes(3, len(inputs[0][0]) + 1)
 
@@ -207,12 +207,12 @@ def test_rows_freed_by_finished_inputs_take_waiting_ones(shape, Cached, topk, ma
     alone = [decoder.beam_search(x, topk=topk) for x in batch]
     assert len({len(a) for a in alone}) > 1, 'inputs should end at different steps'
     admitted = []
-    admit = decoder.cache.admit
-    decoder.cache.admit = lambda state, new: admitted.append(len(new)) or admit(state, new)
+    admit = decoder.runner.admit
+    decoder.runner.admit = lambda state, new: admitted.append(len(new)) or admit(state, new)
     try:
         together = decoder.batch_beam_search(batch, topk=topk, max_rows=max_rows)
     finally:
-        del decoder.cache.admit
+        del decoder.runner.admit
     assert sum(admitted) > 0, 'some inputs should have waited'
     for a, b in zip(alone, together):
         np.testing.assert_array_equal(b, a)
@@ -226,12 +226,12 @@ def test_a_long_stream_reuses_columns_and_grows_its_buffers(lm):
     batch = inputs * 4
     alone = [decoder.greedy(x) for x in batch]
     states = []
-    start = decoder.cache.start
-    decoder.cache.start = lambda *a, **k: states.append(start(*a, **k)) or states[-1]
+    start = decoder.runner.start
+    decoder.runner.start = lambda *a, **k: states.append(start(*a, **k)) or states[-1]
     try:
         streamed = decoder.batch_greedy(batch, max_rows=1)
     finally:
-        del decoder.cache.start
+        del decoder.runner.start
     assert states[0][1].length >= 64 and states[0][1].t < 64  # columns were dropped
     for a, b in zip(alone, streamed):
         np.testing.assert_array_equal(b, a)
@@ -246,34 +246,35 @@ def test_a_search_reserves_columns_for_its_tokens_once(shape, Cached, Reference,
                                                         request):
     """A search starts with a column per token it may add (every step reads
     all columns, so no more than that) and grows only past
-    ``_PLANNED_STEPS``; the results stay bert4keras' decoder's, and
+    ``PLANNED_STEPS``; the results stay bert4keras' decoder's, and
     prompts are written into caches of any size by one trace."""
-    from bert4keras_blog.decoding import cache as cache_module
+    from bert4keras_blog.decoding import slots
     model, inputs = request.getfixturevalue(shape)
     inputs = inputs[:2]
     first = 1 if shape == 't5' else max(len(x[0]) for x in inputs)  # columns used at the start
-    short, long = 20, cache_module._PLANNED_STEPS + 20
+    short, long = 20, slots.PLANNED_STEPS + 20
     lengths, resized = {}, []
     for maxlen in (short, long):
         decoder = Cached(model, end_id=-1, maxlen=maxlen)
-        cache = decoder.cache
-        start, resize = cache.start, cache._resized
+        cache = decoder.runner
+        start, resize = cache.start, slots.resized
         states = []
         cache.start = lambda *a, **k: states.append(start(*a, **k)) or states[-1]
-        cache._resized = lambda *a: resized.append(maxlen) or resize(*a)
+        slots.resized = lambda *a: resized.append(maxlen) or resize(*a)
         try:
             got = decoder.batch_greedy(inputs)
         finally:
-            del cache.start, cache._resized
+            del cache.start
+            slots.resized = resize
         lengths[maxlen] = states[0][1].length  # after the search
         reference = Reference(model, start_id=start_id, end_id=-1, maxlen=maxlen)
         for x, ids in zip(inputs, got):
             np.testing.assert_array_equal(ids, reference.beam_search(x, topk=1))
-    planned = cache_module._column_bucket(first + short)
-    assert lengths[short] == planned < first + short + cache_module._COLUMNS
+    planned = slots.column_bucket(first + short)
+    assert lengths[short] == planned < first + short + slots.COLUMNS
     assert short not in resized  # the short search never copied its buffers
-    assert long in resized and lengths[long] > first + cache_module._PLANNED_STEPS
-    writes = [cache._write] + ([cache._write_extra] if shape == 't5' else [])
+    assert long in resized and lengths[long] > first + slots.PLANNED_STEPS
+    writes = [cache.write] + ([cache.write_extra] if shape == 't5' else [])
     assert [w.experimental_get_tracing_count() for w in writes] == [1] * len(writes)
 
 
@@ -285,7 +286,7 @@ def test_batched_sampling_is_per_input_and_seeded(lm):
     assert [len(x) for x in a] == [3] * len(inputs)
     assert all(np.array_equal(x, y) for xs, ys in zip(a, b) for x, y in zip(xs, ys))
     for x, samples in zip(inputs, a):
-        first_logits, _ = decoder._start([x])
+        first_logits, _ = decoder.start([x])
         top2 = set(np.argsort(first_logits[0])[-2:])
         assert {int(s[0]) for s in samples} <= top2
     greedy = decoder.batch_random_sample(inputs, n=1, topk=1, max_rows=2)
@@ -299,7 +300,7 @@ def test_searches_on_one_model_do_not_share_buffers(lm):
     model, inputs = lm
     decoder = LMDecoder(model, end_id=-1, maxlen=6)
     alone = [decoder.greedy(x) for x in inputs[:2]]
-    cache = decoder.cache
+    cache = decoder.runner
     runs = [list(cache.start([x])) + [[]] for x in inputs[:2]]  # logits, state, ids
     for _ in range(6):
         for run in runs:
@@ -312,7 +313,7 @@ def test_searches_on_one_model_do_not_share_buffers(lm):
 
 _MALLOC_CHECK = '''
 import numpy as np
-from bert4keras_blog.decoding.cache import reuse_freed_memory, release_freed_memory
+from bert4keras_blog.decoding.speed import reuse_freed_memory, release_freed_memory
 
 def rss_mb():
     with open('/proc/self/statm') as f:
@@ -356,9 +357,9 @@ def test_weights_changed_between_searches_are_used_and_snapshots_kept(shape, Cac
     the next search, and must not change a search already under way."""
     model, inputs = request.getfixturevalue(shape)
     decoder = Cached(model, end_id=-1, maxlen=4)
-    before, running = decoder._start([inputs[0]])
-    variable = (decoder.cache.token.embeddings if getattr(decoder.cache, 'output_lm', None)
-                is None else decoder.cache.output_lm.kernel)
+    before, running = decoder.start([inputs[0]])
+    variable = (decoder.runner.token.embeddings if getattr(decoder.runner, 'output_lm', None)
+                is None else decoder.runner.output_lm.kernel)
     saved = variable.numpy()
     try:
         # what an optimizer does: a sparse (scatter) update to some rows, then a dense one
@@ -367,24 +368,24 @@ def test_weights_changed_between_searches_are_used_and_snapshots_kept(shape, Cac
         variable.assign_add(0.01 * tf.ones_like(variable))
         np.testing.assert_array_equal(running.table.numpy(), saved)  # the running search
         fresh = Cached(model, end_id=-1, maxlen=4)
-        after, _ = fresh._start([inputs[0]])
+        after, _ = fresh.start([inputs[0]])
         reference = {'lm': ReferenceLM, 't5': ReferenceT5}[shape](
             model, end_id=-1, maxlen=4, start_id=0 if shape == 't5' else None)
         expected, _ = reference.predict([x[None] for x in inputs[0]],
                                         decoder.first_output_ids, None, 1, 'logits')
         np.testing.assert_allclose(log_probabilities(after), expected, atol=1e-4)
         assert np.abs(after - before).max() > 1e-3
-        assert fresh.cache is decoder.cache  # the same cached model saw the update
+        assert fresh.runner is decoder.runner  # the same cached model saw the update
     finally:
         variable.assign(saved)
 
 
 def step_logits(decoder, inputs, tokens):
     """Logits of the steps that feed ``tokens`` after ``inputs`` (not the prefill's)."""
-    logits, state = decoder._start(inputs)
+    logits, state = decoder.start(inputs)
     steps = []
     for token in tokens:
-        logits, state = decoder.cache.advance(state, list(range(len(inputs))),
+        logits, state = decoder.runner.advance(state, list(range(len(inputs))),
                                               [token] * len(inputs))
         steps.append(logits)
     return np.array(steps), state
@@ -402,7 +403,7 @@ def test_steps_read_kernel_copies_that_follow_updates(kind):
     prompt = [np.array([2, 15, 9, 31, 4])]
     tokens = [7, 12, 3]
     decoder = LMDecoder(model, end_id=-1, maxlen=4)
-    cache = decoder.cache
+    cache = decoder.runner
     reference = ReferenceLM(model, end_id=-1, maxlen=4, start_id=None)
 
     def expected():
@@ -414,7 +415,7 @@ def test_steps_read_kernel_copies_that_follow_updates(kind):
         return np.array(out)
 
     before, _ = step_logits(decoder, [prompt], tokens)
-    assert cache.step_on_copies in cache._traces and cache.copies.kernels is not None
+    assert cache.step_on_copies in cache.traces and cache.copies.kernels is not None
     unique = {id(layer) for layer in cache._dense_layers()}
     assert len(cache.copies.kernels) == len(unique)
     if kind == 'albert':
@@ -455,16 +456,16 @@ def test_bfloat16_steps_use_bfloat16_copies_at_every_row_count(lm):
     model, inputs = lm
     exact = LMDecoder(model, end_id=-1, maxlen=4)
     rounded = LMDecoder(model, end_id=-1, maxlen=4, precision='bfloat16')
-    assert rounded.cache is not exact.cache
+    assert rounded.runner is not exact.runner
     for batch in ([inputs[0]], inputs[:3]):
-        (a, _), (b, _) = exact._start(batch), rounded._start(batch)
+        (a, _), (b, _) = exact.start(batch), rounded.start(batch)
         np.testing.assert_array_equal(a, b)
         gaps = np.array([step_differences(exact, rounded, x, 3) for x in batch])
         assert 0 < gaps.max() < 0.1, gaps
         steps, state = step_logits(rounded, batch, [7, 12])
         assert state.slots == (1 if len(batch) == 1 else 4)
-        assert rounded.cache.step_on_copies in rounded.cache._traces
-        assert all(k.dtype == tf.bfloat16 for k in rounded.cache.copies.kernels)
+        assert rounded.runner.step_on_copies in rounded.runner.traces
+        assert all(k.dtype == tf.bfloat16 for k in rounded.runner.copies.kernels)
     with pytest.raises(BlogError, match='precision'):
         LMDecoder(model, end_id=-1, maxlen=4, precision='float16')
 
@@ -475,7 +476,7 @@ def test_beam_candidates_equal_a_partition_of_the_full_scores(k):
     without taking the logarithm of every token: the tokens must be the
     best ``k`` of the full ``log_probabilities`` and carry the same bits,
     tokens a constraint rules out included (-inf)."""
-    from bert4keras_blog.decoding.search import _Scores
+    from bert4keras_blog.decoding.processors import Scores as _Scores
     rng = np.random.default_rng(k)
     logits = (rng.standard_normal((5, 3000)) * 4).astype('float32')
     keep = rng.random(3000) < 0.002  # row 2 may take only a handful of tokens
@@ -490,3 +491,25 @@ def test_beam_candidates_equal_a_partition_of_the_full_scores(k):
         assert (np.isneginf(values[1]).sum() == max(k - keep.sum(), 0))
         probas = scores.probabilities(0, 5)
         np.testing.assert_allclose(probas, np.exp(full), atol=1e-9, rtol=1e-5)
+
+
+@pytest.mark.parametrize('shape, Cached, Reference, start_id', [
+    ('lm', LMDecoder, ReferenceLM, None), ('t5', T5Decoder, ReferenceT5, 0)])
+def test_the_same_ids_with_the_speedups_switched_off(shape, Cached, Reference, start_id,
+                                                      request):
+    """``decoding.speed`` only makes steps faster: with it off (no kernel
+    copies, plain weight reads, the public call of each trace, malloc left
+    alone) a search still gives bert4keras' decoder's ids."""
+    from bert4keras_blog.decoding import speed
+    model, inputs = request.getfixturevalue(shape)
+    speed.set_enabled(False)
+    try:
+        decoder = Cached(model, end_id=-1, maxlen=6)
+        got = decoder.batch_beam_search(inputs[:2], topk=2)
+        assert getattr(decoder.runner, 'copies', None) is None
+    finally:
+        speed.set_enabled(True)
+    assert Cached(model, end_id=-1, maxlen=6).runner is not decoder.runner
+    reference = Reference(model, start_id=start_id, end_id=-1, maxlen=6)
+    for x, ids in zip(inputs[:2], got):
+        np.testing.assert_array_equal(ids, reference.beam_search(x, topk=2))

@@ -56,7 +56,7 @@ from bert4keras.tokenizers import SpTokenizer, Tokenizer
 from bert4keras_blog.compat import stack_versions, tf, use_graph_mode_if_wanted
 from bert4keras_blog.checkpoints.hf2tf import KINDS as HF_KINDS
 from bert4keras_blog.checkpoints.hf2tf import convert as convert_hf_folder
-from bert4keras_blog.mathword.expression import to_text
+from bert4keras_blog.mathword.answers import to_text
 from bert4keras_blog.mathword.solver import load_solver, solve
 from bert4keras_blog.experiment.runs import check_writable_file, rerun, share
 from bert4keras_blog.xiangqi.engine import generate_games

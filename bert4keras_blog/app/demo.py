@@ -46,7 +46,7 @@ from bert4keras_blog.app.results_pages import POSTS
 __all__ = ['QUICK_SECONDS', 'CLAIMS', 'run_examples', 'run_demo', 'run_claims', 'format_table',
            'save_summary', 'main']
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES_DIR = os.path.join(ROOT, 'examples')
 RESULTS_DIR = os.path.join(ROOT, 'docs', 'results')
 WHAT = {example: claim for _, example, _, claim in POSTS}

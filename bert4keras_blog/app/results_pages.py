@@ -38,7 +38,7 @@ from bert4keras_blog.experiment.claims import HEADER, cells
 __all__ = ['POSTS', 'render_results', 'render_claims', 'render_headline', 'render_posts',
            'render_demo', 'headline', 'scalar_rows', 'collect', 'update_pages', 'check_pages', 'main']
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 POSTS = [
     (1, 'post1_albert_electra', 'post1-albert-electra.md',

@@ -37,8 +37,18 @@ Reference decoders (bert4keras' ``AutoRegressiveDecoder`` as its examples
 write it, the baseline the tests and benchmark compare against):
     ReferenceUniLM, ReferenceLM, ReferenceT5
 
-Modules: ``cache`` (cached forward passes), ``search`` (beam, greedy,
-sampling), ``reference``.
+Modules, one job each (as KerasHub's cached attention and samplers, and
+Hugging Face's logits processors, split them):
+    attention   attention over a key/value cache (``CachedAttention``)
+    slots       one search's slots and columns (``State``, growing, branching)
+    runner      the runner protocol (start / admit / advance) and its base
+    bert, t5    one runner per model family (``bert_runner``, ``t5_runner``)
+    processors  step scores and logits rules (Temperature, Constraint, TopK, TopP)
+    strategies  ``Search`` owns the loop; ``BeamSearch``, ``Sampling``
+    speed       kernel copies, buffer-sharing reads, flat calls, malloc
+                (``speed.set_enabled(False)`` turns all of it off)
+    search      the decoders above, bert4keras' API
+    reference   bert4keras' ``AutoRegressiveDecoder`` as its examples use it
 
 A ``constraint`` is ``f(input_index, output_ids) -> allowed`` returning the
 token ids allowed next (any iterable or a boolean mask over the vocabulary),
@@ -55,10 +65,17 @@ ids = decoder.beam_search([[2, 100, 200, 3], [0, 0, 0, 0]], topk=3)
 ```
     log_probabilities(logits, temperature=1.0) -> log(softmax + 1e-12), the beam score.
     step_differences(decoder, other, inputs, steps) -> largest |logit gap| per step.
+    bert_runner(model, lm, precision='float32'), t5_runner(t5): the shared
+        runner of a model, for callers that drive the steps themselves
+        (``xiangqi.player`` scores every legal move this way).
+    decoder.search(strategy, batch): any ``strategies.Search``, with any
+        ``processors.LogitsRule`` list.
 """
+from bert4keras_blog.decoding.bert import bert_runner
+from bert4keras_blog.decoding.processors import log_probabilities
 from bert4keras_blog.decoding.reference import ReferenceLM, ReferenceT5, ReferenceUniLM
-from bert4keras_blog.decoding.search import (
-    LMDecoder, T5Decoder, UniLMDecoder, log_probabilities, step_differences)
+from bert4keras_blog.decoding.search import LMDecoder, T5Decoder, UniLMDecoder, step_differences
+from bert4keras_blog.decoding.t5 import t5_runner
 
 __all__ = ['UniLMDecoder', 'LMDecoder', 'T5Decoder', 'log_probabilities', 'step_differences',
-           'ReferenceUniLM', 'ReferenceLM', 'ReferenceT5']
+           'ReferenceUniLM', 'ReferenceLM', 'ReferenceT5', 'bert_runner', 't5_runner']

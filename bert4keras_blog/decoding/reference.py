@@ -13,7 +13,7 @@ Public API:
 """
 import numpy as np
 
-from bert4keras_blog import compat as backend  # noqa: F401
+from bert4keras_blog import compat  # noqa: F401
 from bert4keras.snippets import AutoRegressiveDecoder
 
 __all__ = ['ReferenceUniLM', 'ReferenceLM', 'ReferenceT5']

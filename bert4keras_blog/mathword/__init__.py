@@ -25,8 +25,8 @@ Public API:
     SLOTS: the number-slot tokens [unused1] ... [unused9]
     solve(text, solver) -> (expression, value)
 """
-from bert4keras_blog.mathword.expression import (
-    LIMITS, answers_match, evaluate, normalize, parse, to_text)
+from bert4keras_blog.mathword.answers import answers_match, normalize, to_text
+from bert4keras_blog.mathword.expression import LIMITS, evaluate, parse
 from bert4keras_blog.mathword.ape210k import FIELDS, LoadReport, load_ape210k
 from bert4keras_blog.mathword.synthetic import TEMPLATES, generate, heldout_split, write_jsonl
 from bert4keras_blog.mathword.solver import (

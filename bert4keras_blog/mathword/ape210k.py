@@ -13,7 +13,8 @@ Public API:
 """
 from bert4keras_blog.datafiles import OverlongLine, RejectedLines, json_object, text_lines
 from bert4keras_blog.errors import DataFormatError, MathExpressionError
-from bert4keras_blog.mathword.expression import answers_match, evaluate, to_text
+from bert4keras_blog.mathword.answers import answers_match, to_text
+from bert4keras_blog.mathword.expression import evaluate
 
 __all__ = ['load_ape210k', 'LoadReport', 'Ape210k', 'FIELDS']
 

@@ -31,12 +31,13 @@ import re
 
 import numpy as np
 
-from bert4keras_blog import compat as backend  # noqa: F401  (bert4keras on TF 2.21)
+from bert4keras_blog import compat  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.snippets import DataGenerator, sequence_padding
 from bert4keras_blog.checkpoints import special_tokens
 from bert4keras_blog.decoding import UniLMDecoder
 from bert4keras_blog.errors import BlogError, MathExpressionError, SettingError
-from bert4keras_blog.mathword.expression import answers_match, evaluate, normalize
+from bert4keras_blog.mathword.answers import answers_match, normalize
+from bert4keras_blog.mathword.expression import evaluate
 from bert4keras.models import build_transformer_model
 from bert4keras.tokenizers import Tokenizer, load_vocab
 
@@ -192,7 +193,7 @@ class MathSolver(object):
         self.codec, self.topk, self.batch_size = codec, topk, batch_size
         self.decoder = UniLMDecoder(model, end_id=codec.end_id, maxlen=maxlen,
                                     precision=precision)
-        mask = codec.allowed_mask(self.decoder.cache.vocab_size)
+        mask = codec.allowed_mask(self.decoder.runner.vocab_size)
         self.constraint = lambda index, output_ids: mask
 
     def solve(self, texts):

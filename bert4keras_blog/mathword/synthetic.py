@@ -20,7 +20,8 @@ import jieba
 import numpy as np
 
 from bert4keras_blog.errors import BlogError
-from bert4keras_blog.mathword.expression import evaluate, to_text
+from bert4keras_blog.mathword.answers import to_text
+from bert4keras_blog.mathword.expression import evaluate
 
 __all__ = ['TEMPLATES', 'Template', 'generate', 'heldout_split', 'write_jsonl']
 

@@ -4,7 +4,7 @@ Every legal move is scored by the summed log-probability of its four
 characters given the game so far; the best is played (or one is sampled with
 a temperature among the top k). The four characters of all legal moves form
 a trie of at most a few dozen prefixes, so one pass over the game plus three
-cached steps (``decoding.cache.BertCache``, the key/value cache of
+cached steps (``decoding.bert_runner``, the runner behind
 ``decoding.LMDecoder``) score them all.
 
 The same pass also follows the model's own unconstrained first choice,
@@ -19,9 +19,8 @@ Public API:
 """
 import numpy as np
 
-from bert4keras_blog.decoding.cache import BertCache, shared_cache
+from bert4keras_blog.decoding import bert_runner, log_probabilities
 from bert4keras_blog.errors import BlogError
-from bert4keras_blog.decoding.search import log_probabilities
 from bert4keras_blog.xiangqi.lm import TOKENS
 from bert4keras_blog.xiangqi.rules import legal_moves
 
@@ -43,9 +42,9 @@ class MovePlayer(object):
             raise BlogError('temperature %r: a finite number, 0 or more' % (temperature,))
         if topk is not None and (not isinstance(topk, int) or topk < 1):
             raise BlogError('topk %r: a whole number, 1 or more (or None)' % (topk,))
-        self.cache = shared_cache(BertCache, getattr(transformer, 'model', transformer), True)
+        self.runner = bert_runner(transformer, lm=True)
         self.tokenizer = tokenizer
-        self.max_position = int(self.cache.position.input_dim)
+        self.max_position = self.runner.max_position
         self.temperature, self.topk = temperature, topk
         self.rng = np.random.default_rng(seed)
         self.predictions = self.legal_predictions = 0
@@ -64,7 +63,7 @@ class MovePlayer(object):
         """Log-probability of every legal move after ``moves``."""
         legal = legal if legal is not None else legal_moves(moves, fen)
         ids = {m: tuple(self.tokenizer.token_to_id[c] for c in m) for m in legal}
-        logits, state = self.cache.start([[self._context(moves)]], new_tokens=3)
+        logits, state = self.runner.start([[self._context(moves)]], new_tokens=3)
         logp = log_probabilities(logits)
         rows = {(): 0}
         greedy = ()
@@ -76,7 +75,7 @@ class MovePlayer(object):
             if depth == 3:
                 break
             prefixes = sorted({path[:depth + 1] for path in ids.values()} | {greedy})
-            logits, state = self.cache.advance(state, [rows[p[:depth]] for p in prefixes],
+            logits, state = self.runner.advance(state, [rows[p[:depth]] for p in prefixes],
                                                [p[depth] for p in prefixes])
             logp = log_probabilities(logits)
             rows = {p: i for i, p in enumerate(prefixes)}

@@ -176,12 +176,12 @@ def test_pretrained_converts_a_hugging_face_folder_once_and_reuses_it(tmp_path, 
                                                                      capsys):
     from transformers import BertConfig, BertForPreTraining
     from transformers.models.bert.modeling_bert import load_tf_weights_in_bert
-    from bert4keras_blog.checkpoints import find_release, releases
+    from bert4keras_blog.checkpoints import find_release, finding
     paths = tiny('bert')
     config = bert_config(read_json(paths['config']), BertConfig)
     peer = load_tf_weights_in_bert(BertForPreTraining(config), config, paths['checkpoint'])
     folder = save_hf(peer, str(tmp_path / 'bert-base-chinese'), paths['dict'])
-    monkeypatch.setattr(releases, 'converted_root', lambda: str(tmp_path / 'converted'))
+    monkeypatch.setattr(finding, 'converted_root', lambda: str(tmp_path / 'converted'))
     found = find_release(folder, kinds=('bert', 'roberta'))
     assert 'converting it once' in capsys.readouterr().out
     assert found['kind'] == 'bert'

@@ -13,7 +13,7 @@ import bert4keras_blog  # noqa: F401
 from bert4keras.models import build_transformer_model
 from bert4keras.snippets import sequence_padding
 from bert4keras.tokenizers import SpTokenizer, Tokenizer
-from bert4keras_blog import compat as backend
+from bert4keras_blog import compat
 from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.pretrained import build_electra_generator
 
@@ -222,7 +222,7 @@ def test_mt5_legacy_switch_restores_bert4keras_defaults(monkeypatch):
     paths = tiny('mt5.1.1')
     sources, targets = mt5_inputs(paths['spm'])
     fixed = build_model('mt5.1.1', paths, with_lm='linear').predict([sources, targets], verbose=0)
-    monkeypatch.setattr(backend, 'T5_BERT4KERAS_LEGACY', True)
+    monkeypatch.setattr(compat.bert4keras_fixes, 'T5_BERT4KERAS_LEGACY', True)
     legacy = build_transformer_model(paths['config'], paths['checkpoint'], model='mt5.1.1',
                                      with_lm='linear').predict([sources, targets], verbose=0)
     # Position 0 sees one constant cross bias (softmax ignores it): only the scale differs.

@@ -25,7 +25,7 @@ import threading
 import numpy as np
 
 from bert4keras_blog.errors import BlogError
-from bert4keras_blog.mathword.expression import to_text
+from bert4keras_blog.mathword.answers import to_text
 from bert4keras_blog.app.results_pages import POSTS, headline, scalar_rows
 from bert4keras_blog.xiangqi.records import Game, format_game
 from bert4keras_blog.xiangqi.rules import (
@@ -38,7 +38,7 @@ LIMITS = {'body_bytes': 64 * 1024, 'problem_chars': 500, 'abstract_chars': 2000,
           'candidates': 5, 'queued_per_model': 4}
 _PLOT_NAME = re.compile(r'^[\w.-]+\.png$')
 _BUILD_LOCK = threading.Lock()  # Keras layer names and uids are global while building
-_PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 class RequestError(Exception):
