@@ -37,8 +37,11 @@ from bert4keras_blog.pretrained import (
     ElectraPretraining, MaskedLMPretraining, build_classifier, build_electra_pair,
     compare_architectures,
     parameter_count, replaced_token_detection, width_for_parameters)
-from bert4keras_blog.experiment.runs import Run, add_quick_argument, add_release_arguments, parse_example_args
-from bert4keras_blog.experiment.training import new_figure, save_figure, set_seed
+from bert4keras_blog.experiment.flags import (
+    add_quick_argument, add_release_arguments, parse_example_args)
+from bert4keras_blog.experiment.runs import Run
+from bert4keras_blog.experiment.plots import new_figure, save_figure
+from bert4keras_blog.experiment.training import set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post1_albert_electra'

@@ -11,7 +11,6 @@
 #       --pretrained chinese_roberta_wwm_ext_L-12_H-768_A-12 --data ape210k/
 #       # real release and data, the post's settings (or --config/--checkpoint/--dict)
 import argparse
-import json
 import os
 import sys
 import time
@@ -27,10 +26,13 @@ from bert4keras_blog.checkpoints import build_model, tiny, special_tokens
 from bert4keras_blog.datafiles import accept
 from bert4keras_blog.mathword import heldout_split, load_ape210k, write_jsonl
 from bert4keras_blog.mathword.solver import (
-    MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary)
-from bert4keras_blog.experiment.runs import (
-    Run, add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
-from bert4keras_blog.experiment.training import KeepBest, add_common_arguments, make_strategy, set_seed
+    MathSolver, ProblemCodec, Seq2SeqGenerator, math_vocabulary, save_solver)
+from bert4keras_blog.experiment.flags import (
+    add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
+from bert4keras_blog.experiment.runs import Run
+from bert4keras_blog.experiment.distribute import make_strategy
+from bert4keras_blog.experiment.flags import add_common_arguments
+from bert4keras_blog.experiment.training import KeepBest, set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post3_math_word_problems'
@@ -145,25 +147,17 @@ def main(argv=None):
         'best_valid_accuracy': keep_best.best['accuracy'], 'epochs': keep_best.history,
         'beam_size': args.topk, 'seconds': round(time.time() - start, 1),
         'data': args.data or 'synthetic', 'number_slots': args.number_slots,
-        'vocabulary': len(keep_tokens) if keep_tokens else special_tokens(codec.tokenizer).vocab_size,
+        'vocabulary': len(keep_tokens) if keep_tokens else
+        special_tokens(codec.tokenizer).vocab_size,
     }
     print('vocabulary: %d tokens%s' % (metrics['vocabulary'], ' (keep_tokens trimmed)'
                                        if keep_tokens else ''))
     run.save(metrics)
-    save_solver_config(folder, args, paths, keep_tokens)
+    save_solver(folder, paths['config'], paths['dict'], args.maxlen, args.number_slots,
+                keep_tokens)
     print('held-out accuracy: %.1f%% (beam %d), %.1f%% (greedy) on %d problems' % (
         100 * beam['accuracy'], args.topk, 100 * greedy['accuracy'], len(test)))
     return metrics
-
-
-def save_solver_config(folder, args, paths, keep_tokens):
-    """What ``bert4keras-blog math`` needs to rebuild this model."""
-    config = {'config': os.path.abspath(paths['config']), 'dict': os.path.abspath(paths['dict']),
-              'maxlen': args.maxlen, 'number_slots': args.number_slots,
-              'keep_tokens': keep_tokens, 'weights': os.path.abspath(
-                  os.path.join(folder, 'best.weights.h5'))}
-    with open(os.path.join(folder, 'solver.json'), 'w') as f:
-        json.dump(config, f)
 
 
 if __name__ == '__main__':

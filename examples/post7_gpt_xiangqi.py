@@ -41,10 +41,13 @@ import numpy as np
 import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.optimizers import Adam
 from bert4keras_blog.datafiles import accept
-from bert4keras_blog.experiment.runs import (
-    Run, add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
-from bert4keras_blog.experiment.training import (
-    add_common_arguments, make_strategy, new_figure, save_figure, set_seed)
+from bert4keras_blog.experiment.flags import (
+    add_data_arguments, add_quick_argument, add_release_arguments, parse_example_args)
+from bert4keras_blog.experiment.runs import Run
+from bert4keras_blog.experiment.distribute import make_strategy
+from bert4keras_blog.experiment.flags import add_common_arguments
+from bert4keras_blog.experiment.plots import new_figure, save_figure
+from bert4keras_blog.experiment.training import set_seed
 from bert4keras_blog.xiangqi import DEFAULT_GAMES, RandomPlayer, play_match, read_games
 from bert4keras_blog.xiangqi.records import rejected_lines
 from bert4keras_blog.xiangqi.engine import Engine, EngineNotFoundError

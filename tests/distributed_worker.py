@@ -15,7 +15,7 @@ if STRATEGY == 'mirrored':  # two logical CPUs stand in for two GPUs
     cpu = tf.config.list_physical_devices('CPU')[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from bert4keras_blog.experiment.training import make_strategy, per_replica_batch_size  # noqa: E402
+from bert4keras_blog.experiment.distribute import make_strategy, per_replica_batch_size  # noqa: E402
 
 strategy = make_strategy(STRATEGY, ['/cpu:0', '/cpu:1'] if STRATEGY == 'mirrored' else None)
 

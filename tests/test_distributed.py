@@ -95,7 +95,7 @@ def test_two_workers_on_localhost_end_with_identical_weights(one_device, tmp_pat
 
 def test_strategy_errors_are_clear(monkeypatch):
     from bert4keras_blog.errors import BlogError
-    from bert4keras_blog.experiment.training import make_strategy, per_replica_batch_size
+    from bert4keras_blog.experiment.distribute import make_strategy, per_replica_batch_size
     monkeypatch.delenv('TF_CONFIG', raising=False)
     with pytest.raises(BlogError, match='TF_CONFIG'):
         make_strategy('multiworker')

@@ -58,7 +58,8 @@ from bert4keras_blog.checkpoints.hf2tf import KINDS as HF_KINDS
 from bert4keras_blog.checkpoints.hf2tf import convert as convert_hf_folder
 from bert4keras_blog.mathword.answers import to_text
 from bert4keras_blog.mathword.solver import load_solver, solve
-from bert4keras_blog.experiment.runs import check_writable_file, rerun, share
+from bert4keras_blog.experiment.flags import share
+from bert4keras_blog.experiment.runs import check_writable_file, rerun
 from bert4keras_blog.xiangqi.engine import generate_games
 from bert4keras_blog.xiangqi.lm import load_move_model
 from bert4keras_blog.xiangqi.player import MovePlayer

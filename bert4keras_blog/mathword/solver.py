@@ -19,6 +19,8 @@ Public API:
     math_vocabulary(dict_path, trim) -> (token_dict, keep_tokens): the
         vocabulary, trimmed as the post does for real checkpoints (keeping
         the specials and the number slots), or whole.
+    save_solver(folder, config_path, dict_path, maxlen, number_slots,
+        keep_tokens): writes ``solver.json``, what ``load_solver`` reads.
     load_solver(folder, topk=3) -> MathSolver: a model trained by the post-3
         example, from its ``solver.json`` and best weights.
     solve(text, solver) -> (expression, Fraction or None)
@@ -41,7 +43,8 @@ from bert4keras_blog.mathword.expression import evaluate
 from bert4keras.models import build_transformer_model
 from bert4keras.tokenizers import Tokenizer, load_vocab
 
-__all__ = ['ProblemCodec', 'Seq2SeqGenerator', 'MathSolver', 'load_solver', 'solve', 'SLOTS',
+__all__ = ['ProblemCodec', 'Seq2SeqGenerator', 'MathSolver', 'load_solver', 'save_solver',
+           'solve', 'SLOTS',
            'math_vocabulary',
            'token_accuracy']
 
@@ -242,6 +245,19 @@ def math_vocabulary(dict_path, trim):
         return load_vocab(dict_path), None
     return load_vocab(dict_path, simplified=True,
                       startswith=['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] + SLOTS)
+
+
+def save_solver(folder, config_path, dict_path, maxlen, number_slots, keep_tokens,
+                weights='best.weights.h5'):
+    """Writes ``solver.json``: what ``load_solver`` (and ``bert4keras-blog
+    math``) needs to rebuild a model trained into ``folder``. Returns its path."""
+    config = {'config': os.path.abspath(config_path), 'dict': os.path.abspath(dict_path),
+              'maxlen': maxlen, 'number_slots': number_slots, 'keep_tokens': keep_tokens,
+              'weights': os.path.abspath(os.path.join(folder, weights))}
+    path = os.path.join(folder, 'solver.json')
+    with open(path, 'w') as f:
+        json.dump(config, f)
+    return path
 
 
 def load_solver(folder, topk=3, precision='float32'):
