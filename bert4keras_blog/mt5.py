@@ -33,7 +33,8 @@ import sentencepiece as spm
 from bert4keras_blog.errors import BlogError
 from bert4keras.models import build_transformer_model
 from bert4keras.tokenizers import SpTokenizer
-from bert4keras_blog.checkpoints import read_config, tiny, special_tokens
+from bert4keras_blog.checkpoints import read_config, tiny
+from bert4keras_blog.compat import special_tokens
 from bert4keras_blog.decoding import T5Decoder
 
 __all__ = ['trim_vocabulary', 'load_mt5', 'CONFIGS', 'chinese_rouge_bleu',

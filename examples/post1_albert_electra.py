@@ -30,8 +30,8 @@ from bert4keras.optimizers import Adam
 from bert4keras.snippets import DataGenerator, sequence_padding
 from bert4keras.tokenizers import Tokenizer
 from bert4keras_blog.experiment.claims import proportion
-from bert4keras_blog.checkpoints import (
-    build_model, save_checkpoint, special_tokens, tiny, variable_shapes)
+from bert4keras_blog.checkpoints import build_model, save_checkpoint, tiny, variable_shapes
+from bert4keras_blog.compat import special_tokens
 from bert4keras_blog.corpora import peoples_daily, reviews
 from bert4keras_blog.pretrained import (
     ElectraPretraining, MaskedLMPretraining, build_classifier, build_electra_pair,

@@ -20,9 +20,9 @@ import bert4keras_blog  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.layers import Loss
 from bert4keras.optimizers import Adam
 from bert4keras.tokenizers import Tokenizer
-from bert4keras_blog.compat import K, keras
+from bert4keras_blog.compat import K, keras, special_tokens
 from bert4keras_blog.experiment.claims import proportion
-from bert4keras_blog.checkpoints import build_model, tiny, special_tokens
+from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.datafiles import accept
 from bert4keras_blog.mathword import heldout_split, load_ape210k, write_jsonl
 from bert4keras_blog.mathword.solver import (

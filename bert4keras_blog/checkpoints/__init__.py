@@ -20,7 +20,7 @@ Everything public is importable from here:
     RELEASES                                    (releases)
     find_release, release_from_files, detect_kind   (finding)
     build_model, read_config                    (building)
-    chinese_vocab, train_sentencepiece, special_tokens   (vocab)
+    chinese_vocab, train_sentencepiece          (vocab)
     variable_names                              (layouts)
     ShardedWriter, save_checkpoint, save_variables, variable_shapes   (tfwriter)
 
@@ -39,9 +39,9 @@ from bert4keras_blog.checkpoints.releases import RELEASES
 from bert4keras_blog.checkpoints.tfwriter import (
     ShardedWriter, save_checkpoint, save_variables, variable_shapes)
 from bert4keras_blog.checkpoints.tiny import KINDS, TINY_ROOT, tiny, write_tiny
-from bert4keras_blog.checkpoints.vocab import chinese_vocab, special_tokens, train_sentencepiece
+from bert4keras_blog.checkpoints.vocab import chinese_vocab, train_sentencepiece
 
 __all__ = ['KINDS', 'RELEASES', 'TINY_ROOT', 'write_tiny', 'tiny', 'build_model', 'read_config',
            'chinese_vocab', 'train_sentencepiece', 'save_variables', 'save_checkpoint',
            'variable_names', 'variable_shapes', 'ShardedWriter', 'find_release',
-           'release_from_files', 'detect_kind', 'special_tokens']
+           'release_from_files', 'detect_kind']

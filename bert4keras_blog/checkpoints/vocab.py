@@ -7,18 +7,15 @@ Public API:
     train_sentencepiece(model_prefix, vocab_size=5000, ...) -> str: an
         mT5-style sentencepiece model.
     SPECIALS: [PAD], [unused1-9], [UNK], [CLS], [SEP], [MASK]: the head of a vocabulary.
-    special_tokens(tokenizer) -> SpecialTokens(start, end, mask, unk, vocab_size): what a
-        bert4keras tokenizer keeps privately (``compat.internals``).
 """
 import collections
 import string
 
 import sentencepiece as spm
 
-from bert4keras_blog.compat.internals import special_tokens
 from bert4keras_blog.corpora import peoples_daily
 
-__all__ = ['chinese_vocab', 'write_vocab', 'train_sentencepiece', 'SPECIALS', 'special_tokens']
+__all__ = ['chinese_vocab', 'write_vocab', 'train_sentencepiece', 'SPECIALS']
 
 SPECIALS = ['[PAD]'] + ['[unused%d]' % i for i in range(1, 10)] + \
     ['[UNK]', '[CLS]', '[SEP]', '[MASK]']

@@ -19,12 +19,15 @@ Public API:
     check_versions(), stack_versions(), StackError: see ``environment``.
     use_graph_mode(), use_graph_mode_if_wanted(script), wants_graph_mode(script),
     tf1_graph_idioms(path), TF1_GRAPH_IDIOMS, GRAPH_MODE_ENV: see ``keras23``.
+    special_tokens(tokenizer) -> SpecialTokens(start, end, mask, unk,
+        vocab_size): what a bert4keras tokenizer keeps privately.
 """
 import sys
 
 from bert4keras_blog.compat.environment import (  # noqa: F401  (first: sets the environment)
     StackError, check_versions, keras, stack_versions, tf)
 from bert4keras_blog.compat import internals  # noqa: F401,E402
+from bert4keras_blog.compat.internals import special_tokens  # noqa: E402
 from bert4keras_blog.compat.bert4keras_fixes import K  # noqa: E402
 from bert4keras_blog.compat.keras23 import (  # noqa: E402
     GRAPH_MODE_ENV, TF1_GRAPH_IDIOMS, tf1_graph_idioms, use_graph_mode, use_graph_mode_if_wanted,
@@ -33,7 +36,7 @@ from bert4keras_blog.compat import keras23_backend  # noqa: F401,E402
 
 __all__ = ['keras', 'K', 'tf', 'check_versions', 'stack_versions', 'StackError',
            'use_graph_mode', 'use_graph_mode_if_wanted', 'wants_graph_mode', 'tf1_graph_idioms',
-           'TF1_GRAPH_IDIOMS', 'GRAPH_MODE_ENV']
+           'TF1_GRAPH_IDIOMS', 'GRAPH_MODE_ENV', 'special_tokens']
 
 # Step 12's detection runs last, once everything is patched.
 use_graph_mode_if_wanted(getattr(sys.modules.get('__main__'), '__file__', None))

@@ -136,7 +136,7 @@ class UniLMDecoder(CachedDecoder):
     Args:
         model: the Keras model (or bert4keras object) from
             ``build_transformer_model(..., application='unilm', with_mlm=True)``.
-        end_id: int. The end token, ``checkpoints.special_tokens(tokenizer).end``.
+        end_id: int. The end token, ``compat.special_tokens(tokenizer).end``.
         maxlen: int. At most this many new tokens.
         minlen: int. Ends before this length do not count. Defaults to 1.
         precision: 'float32' (default: the same ids as bert4keras' decoder)

@@ -35,7 +35,7 @@ import numpy as np
 
 from bert4keras_blog import compat  # noqa: F401  (bert4keras on TF 2.21)
 from bert4keras.snippets import DataGenerator, sequence_padding
-from bert4keras_blog.checkpoints import special_tokens
+from bert4keras_blog.compat import special_tokens
 from bert4keras_blog.decoding import UniLMDecoder
 from bert4keras_blog.errors import BlogError, MathExpressionError, SettingError
 from bert4keras_blog.mathword.answers import answers_match, normalize

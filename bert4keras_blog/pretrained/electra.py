@@ -8,8 +8,8 @@ import numpy as np
 
 from bert4keras.models import BERT, build_transformer_model
 
-from bert4keras_blog.checkpoints import build_model, read_config, special_tokens
-from bert4keras_blog.compat import keras
+from bert4keras_blog.checkpoints import build_model, read_config
+from bert4keras_blog.compat import keras, special_tokens
 
 __all__ = ['ElectraGenerator', 'build_electra_generator', 'build_electra_pair',
            'replaced_token_detection', 'build_classifier']
