@@ -39,7 +39,9 @@ print('whole step (advance + argmax) ms %.2f' % med(step, 31))
 # graph only
 logits, state = d.start([x])
 fed = np.zeros(state.slots, 'int32')
-args = (state.self_kv, state.extra, state.table, fed, state.start, np.int32(state.t), np.zeros(0, 'int32'), np.zeros(0, 'int32'))
+none = np.zeros(0, 'int32')
+args = (state.self_kv, state.extra, state.table, fed, state.start, np.int32(state.t), none,
+        none)
 call = r.traces[r.step]
 print('traced step alone ms %.2f' % med(lambda: call(*args)))
 table = state.table
@@ -47,7 +49,9 @@ h = tf.random.normal((1, 512))
 mm = tf.function(lambda h, t: tf.matmul(h, t))
 mm(h, table)
 print('output layer matmul (1x512 @ 512x32000) ms %.2f' % med(lambda: mm(h, table).numpy()))
-dense = [l for blk in r.layers for l in (blk[0].q_dense, blk[0].k_dense, blk[0].v_dense, blk[0].o_dense, blk[3].q_dense, blk[3].o_dense, blk[5].i0_dense, blk[5].i1_dense, blk[5].o_dense)]
+dense = [layer for self_att, _, _, cross, _, ffn in r.layers
+         for layer in (self_att.q_dense, self_att.k_dense, self_att.v_dense, self_att.o_dense,
+                       cross.q_dense, cross.o_dense, ffn.i0_dense, ffn.i1_dense, ffn.o_dense)]
 ks = [l.kernel for l in dense]
 def prods(h):
     outs = []

@@ -54,7 +54,8 @@ __all__ = ['call_count', 't5_decoder', 'relative_position_bias', 'token_embeddin
            'CALLBACKS', 'wrap_generator_batches', 'wrap_metric_resolution',
            'wrap_metrics_build', 'wrap_layer_naming', 'wrap_class_weights',
            'wrap_random_generator_init', 'conform_targets', 'output_names',
-           'compiled_losses_and_metrics', 'is_compiled', 'keras_layer_of', 'silence_initializer_reuse_warning',
+           'compiled_losses_and_metrics', 'is_compiled', 'keras_layer_of',
+           'silence_initializer_reuse_warning',
            'unseeded_stateless', 'use_legacy_stateful', 'flat_caller', 'inplace_update',
            'share_variable_buffer', 'malloc_tune', 'malloc_trim', 'parser_actions']
 

@@ -324,7 +324,8 @@ def _names_after_compile(metrics_names):
     return property(names)
 
 
-internals.TRAINING.Model.metrics_names = _names_after_compile(internals.TRAINING.Model.metrics_names)
+_Model = internals.TRAINING.Model  # tf_keras' own Model class
+_Model.metrics_names = _names_after_compile(_Model.metrics_names)
 
 
 # Step 21.
@@ -340,8 +341,8 @@ def _hdf5_by_default(save):
     return save_as_in_keras_2
 
 
-internals.TRAINING.Model.save_weights = _hdf5_by_default(internals.TRAINING.Model.save_weights)
-internals.TRAINING.Model.save = _hdf5_by_default(internals.TRAINING.Model.save)
+_Model.save_weights = _hdf5_by_default(_Model.save_weights)
+_Model.save = _hdf5_by_default(_Model.save)
 
 
 def _registered_functions_by_name(serialize):

@@ -196,7 +196,8 @@ class BertRunner(CachedRunner):
         per input); ``width``: the longest prompt that will ever be admitted;
         ``new_tokens``: how many tokens the search may add to a row."""
         width = max(width or 0, max(len(np.asarray(item[0]).reshape(-1)) for item in batch))
-        state = self.new_state(slots.slot_bucket(len(batch)), slots.first_length(width, new_tokens), width)
+        state = self.new_state(slots.slot_bucket(len(batch)),
+                               slots.first_length(width, new_tokens), width)
         state.table = self.table()
         state.kernels = []
         if self.copies is not None:

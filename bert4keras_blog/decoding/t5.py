@@ -69,8 +69,9 @@ class T5Runner(CachedRunner):
         for i, (self_att, n1, n2, cross_att, n3, ffn) in enumerate(self.layers):
             x = x + self_attend(i, self_att, n1(x))
             k, v = cross[i]
-            q = tf.reshape(cross_att.q_dense(n2(x)), [-1, self.attention.heads, 1, self.attention.key_size])
-            x = x + cross_att.o_dense(masked_attention(q, k, v, context_mask, self.attention.scale)[:, 0])
+            a = self.attention
+            q = tf.reshape(cross_att.q_dense(n2(x)), [-1, a.heads, 1, a.key_size])
+            x = x + cross_att.o_dense(masked_attention(q, k, v, context_mask, a.scale)[:, 0])
             x = x + ffn(n3(x))
         x = self.output_scale(self.output_norm(x))
         return speed.times_transposed(x, table) if self.output_lm is None else tf.matmul(x, table)
@@ -131,7 +132,8 @@ class T5Runner(CachedRunner):
         return logits
 
     def extra_shapes(self, width):
-        return [(self.attention.heads, width, self.attention.key_size), (self.attention.heads, width, self.attention.head_size)] * \
+        a = self.attention
+        return [(a.heads, width, a.key_size), (a.heads, width, a.head_size)] * \
             len(self.layers) + [(1, width, 1)]
 
     def start(self, batch, width=None, new_tokens=1, start_id=0):
@@ -139,7 +141,8 @@ class T5Runner(CachedRunner):
         first step on ``start_id``; ``width``: the longest encoder input that
         will ever be admitted; ``new_tokens``: as ``BertRunner.start``."""
         width = max(width or 0, max(len(np.asarray(item[0]).reshape(-1)) for item in batch))
-        state = self.new_state(slots.slot_bucket(len(batch)), slots.first_length(1, new_tokens), 1)
+        state = self.new_state(slots.slot_bucket(len(batch)),
+                               slots.first_length(1, new_tokens), 1)
         state.start_id, state.encoder_width, state.table = start_id, width, self.table()
         state.extra = self.zeros(state.slots, self.extra_shapes(width))
         return self.admit(state, batch), state

@@ -38,7 +38,8 @@ LIMITS = {'body_bytes': 64 * 1024, 'problem_chars': 500, 'abstract_chars': 2000,
           'candidates': 5, 'queued_per_model': 4}
 _PLOT_NAME = re.compile(r'^[\w.-]+\.png$')
 _BUILD_LOCK = threading.Lock()  # Keras layer names and uids are global while building
-_PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+_HERE = os.path.abspath(__file__)  # bert4keras_blog/app/web/services.py
+_PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(_HERE))))
 
 
 class RequestError(Exception):
