@@ -36,12 +36,12 @@ browser:
 	else echo "note: chromium is missing; the web page's browser tests are skipped:" \
 		"sudo apt-get install chromium chromium-driver fonts-wqy-zenhei"; fi; }
 
-# Every example's --quick run into runs/ (about 16 minutes on 2 cores), one
+# Every example's --quick run into runs/ (about 19 minutes on 2 cores), one
 # table, and how to open the web page over those runs.
 demo: venv engine
 	$(PY) -m bert4keras_blog.app.demo
 
-# The seeded comparisons the docs quote (about 100 minutes on 2 cores), into
+# The seeded comparisons the docs quote (about 140 minutes on 2 cores), into
 # runs/claims/, with every claims table.
 claims: venv engine
 	$(PY) -m bert4keras_blog.app.demo --claims

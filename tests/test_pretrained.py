@@ -1,4 +1,6 @@
 """Post 1 foundations: ALBERT's cost against BERT's, ELECTRA's generator."""
+import os
+
 import numpy as np
 import pytest
 
@@ -140,3 +142,77 @@ def test_classifier_on_the_electra_discriminator_trains():
     model.fit(x, y, epochs=20, verbose=0)
     assert model.evaluate(x, y, verbose=0) < 0.5 * before
     assert model.output_shape == (None, 3)
+
+
+class _StepClock(object):
+    """A clock that advances one second per reading: the budget's arithmetic
+    without waiting."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        self.now += 1.0
+        return self.now
+
+
+def test_time_budget_ends_fit_when_the_seconds_are_spent(monkeypatch):
+    from bert4keras_blog.compat import keras
+    from bert4keras_blog.pretrained import budget
+    monkeypatch.setitem(budget.CLOCKS, 'wall', _StepClock())
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Dense(1, input_shape=(3,))])
+    model.compile(keras.optimizers.SGD(0.1), 'mse')
+    x = np.random.default_rng(0).normal(size=(64, 3))
+    y = x @ np.array([1.0, -2.0, 0.5])
+    said = []
+    timer = budget.TimeBudget(20, log_every=3, say=said.append, report_every=5)
+    model.fit(x, y, batch_size=8, epochs=10, verbose=0, callbacks=[timer])
+    summary = timer.summary()
+    # A step reads the clock once, twice when it logs: 20 "seconds" are
+    # spent within 20 steps, well before the 80 that 10 epochs would take.
+    assert 7 <= summary['steps'] <= 20
+    assert summary['first_step_seconds'] is not None
+    steps = [row['step'] for row in summary['curve']]
+    assert steps[0] == 1 and steps[-1] == summary['steps']
+    assert all(b - a <= 3 for a, b in zip(steps, steps[1:]))
+    assert summary['curve'][-1]['loss'] < summary['curve'][0]['loss']  # the fit went on
+    assert said[-1].startswith('  pretraining: ') and 'of 20 s' in said[-1]
+
+
+def test_time_budget_refuses_a_bad_clock_or_budget():
+    from bert4keras_blog.errors import SettingError
+    from bert4keras_blog.pretrained import TimeBudget
+    with pytest.raises(SettingError, match="clock must be one of wall, cpu, got 'gpu'"):
+        TimeBudget(10, clock='gpu')
+    with pytest.raises(SettingError, match='budget must be positive, got 0 seconds'):
+        TimeBudget(0)
+
+
+def test_an_electra_pair_written_as_a_release_loads_back_unchanged(tmp_path):
+    """Discriminator and generator go into one checkpoint, found and loaded
+    as HFL's release is; a changed weight must come back as changed."""
+    from bert4keras_blog.checkpoints import find_release
+    from bert4keras_blog.compat import K
+    from bert4keras_blog.pretrained import build_electra_pair, write_initial, write_release
+    initial = write_initial('electra', str(tmp_path / 'initial'), hidden_size=32,
+                            num_attention_heads=2, intermediate_size=64, num_hidden_layers=2,
+                            num_chars=300, embedding_size=32, generator_hidden_size=8,
+                            generator_intermediate_size=16)
+    pair = build_electra_pair(initial['config'], initial['generator_config'],
+                              initial['checkpoint'])
+    for model in pair:  # stands in for training: every weight moves
+        for weight in model.model.weights:
+            K.set_value(weight, K.get_value(weight) + 0.01)
+    paths = find_release(os.path.dirname(write_release(
+        pair, initial, str(tmp_path / 'electra_small_zh'))['checkpoint']))
+    assert paths['kind'] == 'electra' and 'generator_config' in paths
+    loaded = build_electra_pair(paths['config'], paths['generator_config'], paths['checkpoint'])
+    x = [np.array([[11, 100, 200, 300, 12]]), np.zeros((1, 5))]
+    for trained, again in zip(pair, loaded):
+        np.testing.assert_allclose(again.model.predict(x, verbose=0),
+                                   trained.model.predict(x, verbose=0), atol=1e-5)
+    fresh = build_electra_pair(initial['config'], initial['generator_config'],
+                               initial['checkpoint'])
+    assert not np.allclose(fresh[0].model.predict(x, verbose=0),
+                           loaded[0].model.predict(x, verbose=0), atol=1e-4)

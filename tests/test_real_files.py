@@ -256,6 +256,72 @@ def run_record(folder):
         return json.load(f)
 
 
+# Post 1's pre-training at a size the suite affords (its real run: hidden 128).
+_TINY_SMALL = dict(hidden_size=64, num_attention_heads=2, intermediate_size=128,
+                   num_hidden_layers=2, num_chars=800)
+_TINY_EXTRA = {'electra': dict(embedding_size=64, generator_hidden_size=16,
+                               generator_num_attention_heads=1, generator_intermediate_size=32)}
+
+
+@pytest.mark.slow
+def test_post1_pretrains_for_equal_time_and_its_releases_load_everywhere(tmp_path, monkeypatch,
+                                                                          capsys):
+    from bert4keras_blog.pretrained import budget
+    example = load('post1_albert_electra')
+    def write_initial(kind, folder, seed=0):
+        return budget.write_initial(kind, folder, seed,
+                                    **dict(_TINY_SMALL, **_TINY_EXTRA.get(kind, {})))
+    monkeypatch.setattr(example, 'write_initial', write_initial)
+    run = tmp_path / 'run'
+    metrics = example.main(['--pretrain-seconds', '12', '--pretrain-lr', '3e-3',
+                            '--pretrain-maxlen', '64', '--finetune-steps', '10',
+                            '--finetune-seeds', '2', '--no-cost', '--run-dir', str(run)])
+    arms = {row['arm']: row for row in metrics['pretraining']}
+    assert set(arms) == {'MLM', 'ELECTRA'}
+    for row in arms.values():
+        assert 12 <= row['seconds'] < 13.2  # the budget, overrun by one step at most
+        assert row['mlm_loss_last'] < row['mlm_loss_first'] - 0.3, row  # real text is learned
+    assert arms['ELECTRA']['rtd_accuracy_last'] > arms['ELECTRA']['rtd_accuracy_first']
+    assert abs(arms['MLM']['seconds'] - arms['ELECTRA']['seconds']) <= \
+        0.1 * arms['MLM']['seconds']  # equal budgets, measured
+    assert arms['MLM']['steps'] > arms['ELECTRA']['steps']  # ELECTRA's step costs more
+    models = [row['model'] for row in metrics['finetuning']]
+    assert models == ['random init'] * 2 + ['MLM'] * 2 + ['ELECTRA discriminator'] * 2
+    assert [(c['a'], c['b'], c['n']) for c in metrics['claims']] == [
+        ('ELECTRA discriminator', 'MLM', 2), ('MLM', 'random init', 2),
+        ('ELECTRA discriminator', 'random init', 2)]
+    assert metrics['headline'] == 'electra_minus_mlm_accuracy'
+    assert metrics['interval'] == [metrics['claims'][0]['low'], metrics['claims'][0]['high']]
+    assert os.path.getsize(run / 'pretraining.png') > 10000
+    curves = json.loads((run / 'pretraining_curves.json').read_text())
+    assert curves['ELECTRA']['curve'][-1]['step'] == arms['ELECTRA']['steps']
+
+    bert, electra = (str(run / 'pretrained' / name)
+                     for name in ('bert_small_zh', 'electra_small_zh'))
+    assert find_release(bert)['kind'] == 'bert' and find_release(electra)['kind'] == 'electra'
+    capsys.readouterr()
+    for folder in (bert, electra):
+        assert cli.main(['check', folder]) == 0
+    out = capsys.readouterr().out
+    assert 'bert: %s loaded' % os.path.join(bert, 'bert_model.ckpt') in out
+    assert 'electra: %s loaded' % os.path.join(electra, 'electra_base') in out
+
+    # The trained weights, not the initial ones, are what a release loads.
+    again = load('post1_albert_electra').main([
+        '--pretrained', bert, electra, '--finetune-steps', '2', '--batch-size', '8',
+        '--no-cost', '--run-dir', str(tmp_path / 'again')])
+    assert [row['model'] for row in again['finetuning']] == ['BERT', 'ELECTRA discriminator']
+    trained = metrics['replaced_token_detection'][0]['tokens']
+    reloaded = again['replaced_token_detection'][0]['tokens']
+    assert [t['shown'] for t in reloaded] == [t['shown'] for t in trained]
+    assert [t['score'] for t in reloaded] == pytest.approx([t['score'] for t in trained], abs=1e-5)
+    solved = load('post3_math_word_problems').main([
+        '--pretrained', bert, '--data', ape_folder(tmp_path / 'ape'), '--epochs', '1',
+        '--maxlen', '48', '--topk', '1', '--run-dir', str(tmp_path / 'post3')])
+    assert run_record(tmp_path / 'post3')['run']['inputs']['releases'][0]['kind'] == 'bert'
+    assert solved['epochs'][0]['loss'] > 0
+
+
 @pytest.mark.slow
 def test_post1_with_one_release_runs_what_it_can_and_says_what_it_skipped(releases, tmp_path):
     # Before: --bert DIR alone crashed with KeyError: 'albert' after fine-tuning BERT.
@@ -277,7 +343,7 @@ def test_post1_replaced_token_detection_runs_on_a_real_electra(releases, tmp_pat
         '--no-cost', '--run-dir', str(tmp_path)])
     assert [row['model'] for row in metrics['finetuning']] == ['ELECTRA discriminator']
     demo = metrics['replaced_token_detection']
-    assert len(demo) == 2 and all(0 <= t['score'] <= 1 for d in demo for t in d['tokens'])
+    assert len(demo) == 3 and all(0 <= t['score'] <= 1 for d in demo for t in d['tokens'])
     assert any(t['replaced'] for t in demo[0]['tokens'])
 
 

@@ -10,9 +10,10 @@ twice.
 Public API:
     ShardedWriter(prefix, shard_bytes=256 MB): add(name, array), close().
     save_variables(prefix, variables): ``{name: array}`` -> checkpoint.
-    save_checkpoint(transformer, prefix): a bert4keras model's weights under
-        its release names (what bert4keras' ``save_weights_as_checkpoint``
-        does, which needs TF 1 graph sessions).
+    save_checkpoint(transformer, prefix): a bert4keras model's weights (or
+        several models', one release) under their release names (what
+        bert4keras' ``save_weights_as_checkpoint`` does, which needs TF 1
+        graph sessions).
     variable_shapes(prefix) -> {name: shape}: reads only the ``.index``.
 """
 import glob
@@ -90,19 +91,26 @@ def save_checkpoint(transformer, prefix):
     transposed. Layers the model lacks (a pooler it was built without) are
     simply not written, so load it back with the same options.
 
+    Args:
+        transformer: a bert4keras model object, or several whose variables
+            make one release (ELECTRA's discriminator and generator).
+        prefix: str. The checkpoint prefix (``.../bert_model.ckpt``).
+
     Returns:
         str, ``prefix``.
     """
     values = {}
-    for layer_name, names in transformer.variable_mapping().items():
-        layer = transformer.layers.get(transformer.prefixed(layer_name))
-        if layer is None:
-            continue
-        for name, weight in zip(names, layer.trainable_weights):
-            value = K.get_value(weight)
-            if name == 'cls/seq_relationship/output_weights' or 'relative_attention_bias' in name:
-                value = value.T
-            values[name] = value
+    for model in transformer if isinstance(transformer, (list, tuple)) else [transformer]:
+        for layer_name, names in model.variable_mapping().items():
+            layer = model.layers.get(model.prefixed(layer_name))
+            if layer is None:
+                continue
+            for name, weight in zip(names, layer.trainable_weights):
+                value = K.get_value(weight)
+                if name == 'cls/seq_relationship/output_weights' or \
+                        'relative_attention_bias' in name:
+                    value = value.T
+                values[name] = value
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     return save_variables(prefix, values)
 

@@ -136,7 +136,7 @@ def recorded_settings(args):
     """The settings a run folder records: every parsed option, resolved."""
     return {k: v for k, v in sorted(vars(args).items())
             if k not in ('releases', 'command', 'release_kinds', 'many_releases',
-                         'data_with_release', 'quick_settings')}
+                         'data_with_release', 'quick_settings', 'embedded_release')}
 
 
 class Run(object):
@@ -165,7 +165,8 @@ class Run(object):
         for release in args.releases:
             print('release: %s (%s)' % (release['kind'], release['checkpoint']))
         if not args.releases and args.release_kinds:
-            print('release: the tiny checkpoint (give --pretrained DIR for a real one)')
+            print('release: %s (give --pretrained DIR for a real one)'
+                  % getattr(args, 'embedded_release', 'the tiny checkpoint'))
 
     def save(self, metrics):
         """Writes ``metrics`` and the run record; returns the path."""

@@ -17,7 +17,8 @@ Modules: ``electra`` (the generator, the generator-discriminator pair,
 replaced-token detection, the fine-tuning classifier), ``costs``
 (parameters, FLOPs and measured throughput of architectures, each measured
 in its own process), ``pretraining`` (one ELECTRA or masked-LM step as a
-Keras ``train_step``).
+Keras ``train_step``), ``budget`` (pre-training for a fixed time, and the
+small releases it writes).
 
 Public API:
     ElectraGenerator: bert4keras ``BERT`` subclass reading the generator.
@@ -39,7 +40,15 @@ Public API:
     replaced_token_detection(text, tokenizer, generator, discriminator, ...)
         -> per token: replaced by the generator? flagged by the discriminator?
     build_classifier(kind, paths, num_labels=2, ...) -> a classifier on the [CLS] vector.
+    SMALL, write_initial(kind, folder, seed=0, **sizes) -> paths: a random
+        small release (hidden 128, 4 layers) to pre-train from.
+    TimeBudget(seconds, clock='wall', ...): Keras callback ending ``fit`` on time.
+    pretrain_for(trainer, batches, seconds, clock='wall', ...) -> steps,
+        seconds, CPU seconds and the loss curve of a budgeted pre-training.
+    write_release(models, initial, folder) -> paths: trained weights as a release.
 """
+from bert4keras_blog.pretrained.budget import (
+    SMALL, TimeBudget, pretrain_for, write_initial, write_release)
 from bert4keras_blog.pretrained.costs import (
     compare_architectures, flops_per_token, parameter_count, width_for_parameters)
 from bert4keras_blog.pretrained.electra import (
@@ -50,4 +59,5 @@ from bert4keras_blog.pretrained.pretraining import ElectraPretraining, MaskedLMP
 __all__ = ['ElectraGenerator', 'build_electra_generator', 'parameter_count', 'flops_per_token',
            'build_classifier', 'width_for_parameters', 'compare_architectures',
            'build_electra_pair', 'ElectraPretraining', 'MaskedLMPretraining',
-           'replaced_token_detection']
+           'replaced_token_detection', 'SMALL', 'write_initial', 'TimeBudget', 'pretrain_for',
+           'write_release']
