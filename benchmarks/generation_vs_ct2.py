@@ -16,16 +16,19 @@ and top-p 0.9 sampling; 2 threads on every side, each side in its own
 process, warmed up first; each time is the median of 3 runs (1 with
 ``--quick``), the sides' runs of a row alternating. Memory ("MB") is the
 peak resident memory during the row minus the process's runtime alone.
-Checks: greedy and beam ids at batch 1, ours against CTranslate2 float32
-(the same arithmetic, so they should agree), and CTranslate2 int8's token
-agreement with its float32.
+Sides: ours in float32 and with ``precision='bfloat16'``, CTranslate2
+float32 and int8. Checks: greedy and beam ids at batch 1, ours against
+CTranslate2 float32 (the same arithmetic, so they should agree), and the
+token agreement of each low precision with its own float32 ("i8=f": int8
+against CTranslate2 float32, "bf=us": bfloat16 against ours).
 
 CTranslate2 is a benchmark dependency only: ``pip install -r
 requirements/bench.txt``.
 
 Usage: python benchmarks/generation_vs_ct2.py [--quick] [--vocab 32000 250112]
-Last line: min_ratio_vs_ct2_float32=<smallest CTranslate2 float32 seconds /
-ours over all rows>.
+Last lines: min_ratio_bfloat16_vs_ct2_int8=<smallest CTranslate2 int8
+seconds / ours in bfloat16> and min_ratio_vs_ct2_float32=<smallest
+CTranslate2 float32 seconds / ours in float32>, over all rows.
 """
 import argparse
 import json
@@ -47,7 +50,7 @@ SEARCHES = ('greedy', 'beam 3', 'top-p 0.9')
 BATCHES = (1, 16)
 THREADS = 2
 PIECE = 't%d'  # the word-level tokenizer's name for id i
-SIDES = ('ours', 'ct2 float32', 'ct2 int8')
+SIDES = ('ours', 'ours bfloat16', 'ct2 float32', 'ct2 int8')
 
 
 def inputs(batch, vocab):
@@ -130,7 +133,7 @@ class Side(object):
 
 
 class Ours(Side):
-    def __init__(self, folder, new_tokens, vocab):
+    def __init__(self, folder, new_tokens, vocab, precision):
         Side.__init__(self, folder, new_tokens, vocab)
         sys.path.insert(0, ROOT)
         import bert4keras_blog  # noqa: F401
@@ -144,7 +147,7 @@ class Ours(Side):
         net = build_transformer_model(checkpoint_path=os.path.join(folder, 'ckpt', 'model.ckpt'),
                                       model='mt5.1.1', return_keras_model=False, **config)
         self.loaded = rss_mb()
-        self.decoder = T5Decoder(net, end_id=-1, maxlen=new_tokens)
+        self.decoder = T5Decoder(net, end_id=-1, maxlen=new_tokens, precision=precision)
 
     def search(self, name, batch):
         items = [[x] for x in batch]
@@ -183,8 +186,8 @@ class CTranslate2(Side):
 
 
 def serve(role, folder, new_tokens, vocab):
-    if role == 'ours':
-        side = Ours(folder, new_tokens, vocab)
+    if role.startswith('ours'):
+        side = Ours(folder, new_tokens, vocab, (role.split()[1:] or ['float32'])[0])
     else:
         side = CTranslate2(folder, new_tokens, vocab, role.split()[-1])
     answer({'runtime_mb': side.runtime, 'loaded_mb': side.loaded})
@@ -222,6 +225,8 @@ def compare(folder, new_tokens, vocab, repeats):
                     else None
                 a, b = np.array(ids['ct2 int8']), np.array(ids['ct2 float32'])
                 row['int8 agreement'] = float((a == b).mean())
+                a, b = np.array(ids['ours bfloat16']), np.array(ids['ours'])
+                row['bfloat16 agreement'] = float((a == b).mean())
             table.append(row)
             print(format_row(row), flush=True)
         loaded = {role: (w.started['loaded_mb'] - w.started['runtime_mb'])
@@ -234,11 +239,16 @@ def compare(folder, new_tokens, vocab, repeats):
 
 def format_row(row):
     same = row.get('same as ct2 float32')
-    return ('%6dk %-10s %5d %8.3f %8.3f %8.3f %7.2f %7.2f %6.0f %6.0f %6.0f  %s' % (
-        row['vocab'] // 1000, row['search'], row['batch'], row['ours'], row['ct2 float32'],
-        row['ct2 int8'], row['ct2 float32'] / row['ours'], row['ct2 int8'] / row['ours'],
-        row['ours MB'], row['ct2 float32 MB'], row['ct2 int8 MB'],
-        '' if same is None else ('same ids' if same else 'IDS DIFFER')))
+    agree = ['%.2f' % row[k] if k in row else '-' for k in ('int8 agreement',
+                                                           'bfloat16 agreement')]
+    return ('%6dk %-10s %5d %8.3f %8.3f %8.3f %8.3f %7.2f %7.2f %6.0f %6.0f %6.0f %6.0f '
+            '%5s %5s  %s' % (
+                row['vocab'] // 1000, row['search'], row['batch'], row['ours'],
+                row['ours bfloat16'], row['ct2 float32'], row['ct2 int8'],
+                row['ct2 float32'] / row['ours'], row['ct2 int8'] / row['ours bfloat16'],
+                row['ours MB'], row['ours bfloat16 MB'], row['ct2 float32 MB'],
+                row['ct2 int8 MB'], agree[0], agree[1],
+                '' if same is None else ('same ids' if same else 'IDS DIFFER')))
 
 
 def main(argv=None):
@@ -254,9 +264,9 @@ def main(argv=None):
     new_tokens = 16 if args.quick else 32
     print('mT5-small, %d new tokens, %d threads per side; seconds (median of %d), '
           'CTranslate2 / ours, peak MB' % (new_tokens, THREADS, 1 if args.quick else 3))
-    print('%7s %-10s %5s %8s %8s %8s %7s %7s %6s %6s %6s' % (
-        'vocab', 'search', 'batch', 'ours', 'ct2 f32', 'ct2 int8', 'f32/us', 'int8/us',
-        'MB us', 'MB f32', 'MB int8'))
+    print('%7s %-10s %5s %8s %8s %8s %8s %7s %7s %6s %6s %6s %6s %5s %5s' % (
+        'vocab', 'search', 'batch', 'ours', 'ours bf', 'ct2 f32', 'ct2 int8', 'f32/us',
+        'int8/bf', 'MB us', 'MB bf', 'MB f32', 'MB i8', 'i8=f', 'bf=us'))
     everything = []
     with tempfile.TemporaryDirectory(prefix='ct2-bench-') as root:
         for vocab in args.vocab:
@@ -272,8 +282,10 @@ def main(argv=None):
             print('weights resident after loading, MB: ' + ', '.join(
                 '%s %.0f' % item for item in loaded.items()))
             everything += table
-    ratio = min(r['ct2 float32'] / r['ours'] for r in everything)
-    print('min_ratio_vs_ct2_float32=%.2f' % ratio)
+    print('min_ratio_bfloat16_vs_ct2_int8=%.2f' % min(
+        r['ct2 int8'] / r['ours bfloat16'] for r in everything))
+    print('min_ratio_vs_ct2_float32=%.2f' % min(
+        r['ct2 float32'] / r['ours'] for r in everything))
     return 0
 
 

@@ -1,4 +1,6 @@
 """Cached decoding gives AutoRegressiveDecoder's results, token for token."""
+import time
+
 import numpy as np
 import pytest
 
@@ -513,3 +515,52 @@ def test_the_same_ids_with_the_speedups_switched_off(shape, Cached, Reference, s
     reference = Reference(model, start_id=start_id, end_id=-1, maxlen=6)
     for x, ids in zip(inputs[:2], got):
         np.testing.assert_array_equal(ids, reference.beam_search(x, topk=2))
+
+
+def test_t5_steps_of_few_slots_are_compiled_once_and_give_the_same_logits(t5):
+    """With the speed-ups on, a T5 step of at most ``COMPILED_SLOTS`` slots
+    runs as one XLA program: its logits equal the op-by-op step's, and it
+    is compiled once per shape, not once per column (a step that took a
+    column as a compile-time constant recompiled on every step)."""
+    from bert4keras_blog.decoding import speed
+    model, inputs = t5
+    decoder = T5Decoder(model, end_id=-1, maxlen=24)
+    runner = decoder.runner
+    tokens = [5, 9, 3]
+    compiled, state = step_logits(decoder, [inputs[0]], tokens)
+    assert state.slots <= speed.COMPILED_SLOTS and runner.compiled_step in runner.traces
+    saved = runner.compiled_slots
+    runner.compiled_slots = 0
+    try:
+        plain, _ = step_logits(decoder, [inputs[0]], tokens)
+    finally:
+        runner.compiled_slots = saved
+    np.testing.assert_allclose(compiled, plain, atol=1e-5)
+    logits, state = decoder.start([inputs[0]])
+    seconds = []
+    for _ in range(20):  # columns 4 and on are new to this shape
+        began = time.perf_counter()
+        logits, state = runner.advance(state, [0], [int(logits[0].argmax())])
+        seconds.append(time.perf_counter() - began)
+    assert np.median(seconds[4:]) < 10 * np.median(seconds[:3]), seconds  # a compile: 0.5 s
+
+
+def test_t5_bfloat16_steps_round_every_product(t5):
+    """precision='bfloat16' on T5: every step's products (the output
+    layer's too) read bfloat16 copies, at one slot and at a batch; the
+    logits move by rounding only; the first step (float32) does not."""
+    model, inputs = t5
+    exact = T5Decoder(model, end_id=-1, maxlen=4)
+    rounded = T5Decoder(model, end_id=-1, maxlen=4, precision='bfloat16')
+    runner = rounded.runner
+    assert runner is not exact.runner and runner.output_lm in runner.copies.layers
+    for batch in ([inputs[0]], inputs[:3]):
+        (a, _), (b, _) = exact.start(batch), rounded.start(batch)
+        np.testing.assert_array_equal(a, b)
+        gaps = np.array([step_differences(exact, rounded, x, 3) for x in batch])
+        assert 0 < gaps.max() < 0.1, gaps
+        steps, state = step_logits(rounded, batch, [7, 12])
+        assert all(k.dtype == tf.bfloat16 for k in state.kernels)
+    assert runner.compiled_step in runner.traces and runner.step in runner.traces
+    with pytest.raises(BlogError, match='precision'):
+        T5Decoder(model, end_id=-1, maxlen=4, precision='int8')

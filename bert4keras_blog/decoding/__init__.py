@@ -19,7 +19,7 @@ Model shapes:
         encoder runs once, cross-attention keys/values are computed once.
 
 Public API:
-    UniLMDecoder, LMDecoder, T5Decoder(model, end_id, maxlen, minlen=1, start_id=...)
+    UniLMDecoder, LMDecoder, T5Decoder(model, end_id, maxlen, minlen=1, start_id=..., precision=...)
         .beam_search(inputs, topk, temperature=1, min_ends=1, constraint=None) -> ids
         .batch_beam_search(batch, topk, ..., candidates=False, max_rows=None)
             -> list of ids

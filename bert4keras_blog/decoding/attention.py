@@ -11,13 +11,14 @@ Public API:
         step(layer, x, caches, i, t, mask, bias=None, dense=apply_layer),
         cache_specs(n_pairs), cache_shapes(length, n_pairs).
     masked_attention(q, k, v, mask, scale, bias=None), split_heads(x, heads, size),
-    write_columns(cache, slots, end, values), live_columns(start, t, length),
+    update_rows(x, i, v, in_place=True), write_columns(cache, slots, end, values,
+    in_place=True), live_columns(start, t, length),
     apply_layer(layer, x); NEG, the score of a masked column.
 """
 from bert4keras_blog.compat import K, internals, tf
 
-__all__ = ['CachedAttention', 'masked_attention', 'split_heads', 'write_columns', 'live_columns',
-           'apply_layer', 'NEG']
+__all__ = ['CachedAttention', 'masked_attention', 'split_heads', 'update_rows', 'write_columns',
+           'live_columns', 'apply_layer', 'NEG']
 
 NEG = -1e12  # what bert4keras' attention masking amounts to after softmax
 
@@ -46,10 +47,19 @@ def masked_attention(q, k, v, mask, scale, bias=None):
     return tf.reshape(o, [shape[0], shape[1], shape[2] * shape[3]])
 
 
-def write_columns(cache, slots, end, values):
+def update_rows(x, i, v, in_place=True):
+    """Rows ``i`` of the 2-D tensor ``x`` set to ``v``: in x's own buffer,
+    or (``in_place=False``) as a scatter into a copy, which XLA compiles
+    (it has no in-place op; a compiled step copies its small caches)."""
+    if in_place:
+        return internals.inplace_update(x, i, v)
+    return tf.tensor_scatter_nd_update(x, i[:, None], v)
+
+
+def write_columns(cache, slots, end, values, in_place=True):
     """Writes ``values`` (n, heads, width, size) into slots ``slots`` of
     ``cache`` (slots, heads, length, size), in the columns just before
-    ``end``, in place, and returns ``cache``.
+    ``end``, in place (see ``update_rows``), and returns ``cache``.
 
     In place on purpose (``internals.inplace_update``): the state's tensor
     is held by nothing else. A tf.Variable would do it too, but a partial
@@ -59,11 +69,11 @@ def write_columns(cache, slots, end, values):
     shape = tf.shape(cache)
     heads, length, size = shape[1], shape[2], shape[3]
     width = tf.shape(values)[2]
-    columns = tf.range(end - width, end)
+    columns = end - width + tf.range(width)  # a range over shapes only: XLA compiles it once
     rows = (slots[:, None, None] * heads + tf.range(heads)[None, :, None]) * length + \
         columns[None, None, :]
-    flat = internals.inplace_update(tf.reshape(cache, [-1, size]), tf.reshape(rows, [-1]),
-                                    tf.reshape(values, [-1, size]))
+    flat = update_rows(tf.reshape(cache, [-1, size]), tf.reshape(rows, [-1]),
+                       tf.reshape(values, [-1, size]), in_place)
     return tf.reshape(flat, shape)
 
 
@@ -87,18 +97,19 @@ class CachedAttention(object):
     def query(self, layer, x):
         return split_heads(layer.q_dense(x), self.heads, self.key_size)
 
-    def step(self, layer, x, caches, i, t, mask, bias=None, dense=apply_layer):
+    def step(self, layer, x, caches, i, t, mask, bias=None, dense=apply_layer, in_place=True):
         """One token per slot: writes its key and value at column ``t`` of
         the slot (``caches[2i]``, ``caches[2i + 1]``, replaced by the
         written ones), then attends over the slot's columns. x (s, hidden);
-        ``dense(layer, x)`` applies the projections."""
+        ``dense(layer, x)`` applies the projections; ``in_place``: as
+        ``update_rows``."""
         def heads(projection, size):
             return tf.reshape(dense(projection, x), [-1, self.heads, 1, size])
         slots = tf.range(tf.shape(x)[0])
         k = caches[2 * i] = write_columns(caches[2 * i], slots, t + 1,
-                                          heads(layer.k_dense, self.key_size))
+                                          heads(layer.k_dense, self.key_size), in_place)
         v = caches[2 * i + 1] = write_columns(caches[2 * i + 1], slots, t + 1,
-                                              heads(layer.v_dense, self.head_size))
+                                              heads(layer.v_dense, self.head_size), in_place)
         q = heads(layer.q_dense, self.key_size)
         return dense(layer.o_dense, masked_attention(q, k, v, mask, self.scale, bias)[:, 0])
 

@@ -22,9 +22,9 @@ import weakref
 
 import numpy as np
 
-from bert4keras_blog.compat import K, internals, tf
+from bert4keras_blog.compat import K, tf
 from bert4keras_blog.decoding import slots, speed
-from bert4keras_blog.decoding.attention import CachedAttention, write_columns
+from bert4keras_blog.decoding.attention import CachedAttention, update_rows, write_columns
 
 __all__ = ['CachedRunner', 'shared_runner', 'keras_model']
 
@@ -83,14 +83,15 @@ class CachedRunner(object):
         return [write_columns(c, slot_ids, end, v) for c, v in zip(caches, values)]
 
     @staticmethod
-    def copy_graph(caches, sources, targets):
-        """Slots ``targets`` become copies of slots ``sources``, in place."""
+    def copy_graph(caches, sources, targets, in_place=True):
+        """Slots ``targets`` become copies of slots ``sources`` (in place
+        unless told otherwise: ``attention.update_rows``)."""
         copied = []
         for cache in caches:
             shape = tf.shape(cache)
             flat = tf.reshape(cache, [shape[0], -1])
             rows = tf.gather(flat, sources)  # read before the same buffer is written
-            copied.append(tf.reshape(internals.inplace_update(flat, targets, rows), shape))
+            copied.append(tf.reshape(update_rows(flat, targets, rows, in_place), shape))
         return copied
 
     @staticmethod

@@ -172,6 +172,10 @@ class T5Decoder(CachedDecoder):
         maxlen: int. At most this many decoder steps.
         minlen: int. Defaults to 1.
         start_id: int. The decoder's first input. Defaults to 0 (``<pad>``).
+        precision: 'float32' (default: the same ids as bert4keras' decoder)
+            or 'bfloat16': every step's products, the output layer's
+            included, on bfloat16 copies of the kernels; within rounding of
+            float32 (figures in docs/decoding.md).
 
     ``inputs = [encoder_token_ids]``; results start with ``start_id``, as
     ``AutoRegressiveDecoder``'s do.
@@ -179,8 +183,8 @@ class T5Decoder(CachedDecoder):
 
     start_id = 0
 
-    def __init__(self, model, end_id, maxlen, minlen=1, start_id=0):
-        super().__init__(t5_runner(model), end_id, maxlen, minlen, start_id)
+    def __init__(self, model, end_id, maxlen, minlen=1, start_id=0, precision='float32'):
+        super().__init__(t5_runner(model, precision), end_id, maxlen, minlen, start_id)
 
     def start(self, batch, width=None):
         return self.runner.start(batch, width, self.maxlen, self.start_id)

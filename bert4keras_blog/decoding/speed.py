@@ -28,9 +28,11 @@ import numpy as np
 from bert4keras_blog.compat import K, internals, tf
 
 __all__ = ['enabled', 'set_enabled', 'KernelCopies', 'weights_read', 'traced_call',
-           'times_transposed', 'reuse_freed_memory', 'release_freed_memory', 'FEW_ROWS']
+           'times_transposed', 'reuse_freed_memory', 'release_freed_memory', 'FEW_ROWS',
+           'COMPILED_SLOTS']
 
 FEW_ROWS = 16  # float32 steps of at most this many slots read kernel copies (BERT, CPU)
+COMPILED_SLOTS = 4  # T5 steps of at most this many slots run XLA-compiled (batch 1, beam 3)
 _SETTINGS = {'enabled': os.environ.get('BERT4KERAS_BLOG_DECODING_SPEEDUPS', '1') != '0',
              'malloc_tuned': False}
 
@@ -154,12 +156,14 @@ class KernelCopies(object):
     def dense(self, kernels):
         """``dense(layer, x)`` for a traced step: ``layer(x)``, with the
         kernel read from ``kernels``, the traced copies."""
-        def apply(layer, x):
+        def apply(layer, x, activate=True):
             kernel = kernels[self.index[id(layer)]]
             if self.blocked:
                 y = _times_blocks(x, kernel)
             else:
                 y = tf.cast(tf.matmul(tf.cast(x, self.dtype), kernel, transpose_b=True), x.dtype)
+            if not activate:
+                return y
             if layer.use_bias:
                 y = tf.nn.bias_add(y, layer.bias)
             return layer.activation(y)

@@ -3,31 +3,43 @@ cross-attention keys/values once per input, the decoder's self-attention
 cached.
 
 Public API:
-    T5Runner(t5): see ``runner`` for the protocol; ``start`` also takes the
-        decoder's first token, ``start(batch, width=None, new_tokens=1,
-        start_id=0)``.
-    t5_runner(t5): the shared one of a bert4keras T5 object.
+    T5Runner(t5, precision='float32'): see ``runner`` for the protocol;
+        ``start`` also takes the decoder's first token, ``start(batch,
+        width=None, new_tokens=1, start_id=0)``.
+    t5_runner(t5, precision='float32'): the shared one of a bert4keras T5 object.
+
+Steps of at most ``speed.COMPILED_SLOTS`` slots (float32; bfloat16: one)
+run as one XLA program, with the speed-ups on; larger ones op by op, in
+place. ``precision=
+'bfloat16'``: every step's products, the output layer's included, on
+bfloat16 copies of the kernels (``speed.KernelCopies``); the encoder and
+the first step stay float32.
 """
+import functools
+
 import numpy as np
 
 from bert4keras_blog.compat import K, internals, tf
 from bert4keras_blog.decoding import slots, speed
-from bert4keras_blog.decoding.attention import live_columns, masked_attention
+from bert4keras_blog.decoding.attention import apply_layer, live_columns, masked_attention
+from bert4keras_blog.decoding.bert import apply_feed_forward
 from bert4keras_blog.decoding.runner import CachedRunner, layer_blocks, shared_runner
 from bert4keras_blog.errors import BlogError
 
 __all__ = ['T5Runner', 't5_runner']
 
 
-def t5_runner(t5):
-    """The one ``T5Runner`` of a bert4keras T5 object."""
-    return shared_runner(T5Runner, t5)
+def t5_runner(t5, precision='float32'):
+    """The one ``T5Runner`` of a bert4keras T5 object and precision."""
+    return shared_runner(T5Runner, t5, precision)
 
 
 class T5Runner(CachedRunner):
     """Encoder once; decoder self-attention cached; cross K/V computed once."""
 
-    def __init__(self, t5):
+    def __init__(self, t5, precision='float32'):
+        if precision not in ('float32', 'bfloat16'):
+            raise BlogError("precision must be 'float32' or 'bfloat16', not %r" % (precision,))
         if internals.t5_decoder(t5).cross_position_bias:
             raise BlogError('T5Decoder follows mesh TensorFlow: build the model without '
                             'cross_position_bias (the default once bert4keras_blog is imported)')
@@ -51,6 +63,8 @@ class T5Runner(CachedRunner):
         self.distances = 256
         self.position_bias = internals.relative_position_bias(
             get('Decoder-Embedding-Relative-Position'), self.distances)[:, -1]  # (h, offsets)
+        self.copies = speed.KernelCopies(list(self._dense_layers()), tf.bfloat16) \
+            if precision == 'bfloat16' else None
         int_vector = tf.TensorSpec([None], tf.int32)
         table = tf.TensorSpec([None, None], K.floatx())
         n = len(self.layers)
@@ -59,22 +73,47 @@ class T5Runner(CachedRunner):
             extra, extra, int_vector, tf.TensorSpec([], tf.int32)])
         self.prefill = tf.function(self._prefill, input_signature=[
             tf.TensorSpec([None, None], tf.int32), int_vector, table])
-        self.step = tf.function(self._step, input_signature=[
-            self.attention.cache_specs(n), extra,
-            table, int_vector, int_vector, tf.TensorSpec([], tf.int32), int_vector, int_vector])
+        kernels = [self.copies.spec()] * len(self.copies.layers) if self.copies else []
+        step_signature = [self.attention.cache_specs(n), extra, table, kernels, int_vector,
+                          int_vector, tf.TensorSpec([], tf.int32), int_vector, int_vector]
+        self.step = tf.function(functools.partial(self._step, True), input_signature=step_signature)
+        # Steps of few slots, one XLA program each: a few hundred small
+        # kernels fused into fewer, dispatched once (docs/decoding.md).
+        # bfloat16 only at one slot: at more, XLA's bfloat16 products were
+        # slower than TensorFlow's own (0.79 s against 0.36, beam 3).
+        self.compiled_slots = speed.COMPILED_SLOTS if precision == 'float32' else 1
+        self.compiled_step = tf.function(
+            functools.partial(self._step, False), input_signature=step_signature,
+            jit_compile=True) if speed.enabled() else None
 
-    def _decode(self, x, self_attend, cross, context_mask, table):
+    def _dense_layers(self):
+        """The Dense layers a step multiplies by, then the output layer (if untied)."""
+        for self_att, _, _, cross_att, _, ffn in self.layers:
+            yield from (self_att.q_dense, self_att.k_dense, self_att.v_dense, self_att.o_dense,
+                        cross_att.q_dense, cross_att.o_dense)
+            yield from (getattr(ffn, 'i%d_dense' % i) for i in range(len(ffn.activation)))
+            yield ffn.o_dense
+        if self.output_lm is not None:
+            yield self.output_lm
+
+    def _decode(self, x, self_attend, cross, context_mask, table, dense=apply_layer):
         """The decoder blocks on x (b, d_model) of one token per row;
-        cross = [(k, v)] per layer; context_mask (b, 1, encoder width)."""
+        cross = [(k, v)] per layer; context_mask (b, 1, encoder width);
+        ``dense(layer, x)`` applies the products."""
         for i, (self_att, n1, n2, cross_att, n3, ffn) in enumerate(self.layers):
             x = x + self_attend(i, self_att, n1(x))
             k, v = cross[i]
             a = self.attention
-            q = tf.reshape(cross_att.q_dense(n2(x)), [-1, a.heads, 1, a.key_size])
-            x = x + cross_att.o_dense(masked_attention(q, k, v, context_mask, a.scale)[:, 0])
-            x = x + ffn(n3(x))
+            q = tf.reshape(dense(cross_att.q_dense, n2(x)), [-1, a.heads, 1, a.key_size])
+            x = x + dense(cross_att.o_dense,
+                          masked_attention(q, k, v, context_mask, a.scale)[:, 0])
+            x = x + apply_feed_forward(ffn, n3(x), dense)
         x = self.output_scale(self.output_norm(x))
-        return speed.times_transposed(x, table) if self.output_lm is None else tf.matmul(x, table)
+        if self.output_lm is None:
+            return speed.times_transposed(x, table)
+        if dense is apply_layer:
+            return tf.matmul(x, table)
+        return dense(self.output_lm, x, activate=False)  # the product; no softmax
 
     def table(self):
         """The output layer's weights, taken once per search (``speed.weights_read``;
@@ -108,9 +147,10 @@ class T5Runner(CachedRunner):
         return logits, caches, [t for kv in cross for t in kv], tf.cast(context_mask[:, 0],
                                                                        K.floatx())
 
-    def _step(self, caches, extra, table, tokens, start, t, sources, targets):
+    def _step(self, in_place, caches, extra, table, kernels, tokens, start, t, sources, targets):
         n = len(self.layers)
-        copied = self.copy_graph(list(caches) + list(extra), sources, targets)
+        dense = self.copies.dense(kernels) if kernels else apply_layer
+        copied = self.copy_graph(list(caches) + list(extra), sources, targets, in_place)
         caches, extra = copied[:len(caches)], copied[len(caches):]
         length = tf.shape(caches[0])[2]
         offsets = tf.clip_by_value(self.distances - 1 + tf.range(length) - t, 0,
@@ -121,13 +161,16 @@ class T5Runner(CachedRunner):
         context_mask = tf.cast(extra[2 * n][:, :, :, 0], tf.bool)  # (s, 1, width)
 
         def self_attend(i, attention, x):
-            return self.attention.step(attention, x, caches, i, t, mask, bias)
+            return self.attention.step(attention, x, caches, i, t, mask, bias, dense,
+                                       in_place)
         return self._decode(self._embed(tokens, table), self_attend, cross, context_mask,
-                             table), caches, extra
+                             table, dense), caches, extra
 
     def run_step(self, state, fed):
+        step = self.compiled_step if self.compiled_step is not None and \
+            state.slots <= self.compiled_slots else self.step
         logits, state.self_kv, state.extra = self.call_step(
-            self.step, state.self_kv, state.extra, state.table, fed, state.start,
+            step, state.self_kv, state.extra, state.table, state.kernels, fed, state.start,
             np.int32(state.t), *state.take_copies())
         return logits
 
@@ -141,9 +184,12 @@ class T5Runner(CachedRunner):
         first step on ``start_id``; ``width``: the longest encoder input that
         will ever be admitted; ``new_tokens``: as ``BertRunner.start``."""
         width = max(width or 0, max(len(np.asarray(item[0]).reshape(-1)) for item in batch))
+        if self.compiled_step is not None:
+            width = slots.column_bucket(width)  # one compiled step per bucket, not per length
         state = self.new_state(slots.slot_bucket(len(batch)),
                                slots.first_length(1, new_tokens), 1)
         state.start_id, state.encoder_width, state.table = start_id, width, self.table()
+        state.kernels = self.copies.current() if self.copies is not None else []
         state.extra = self.zeros(state.slots, self.extra_shapes(width))
         return self.admit(state, batch), state
 
