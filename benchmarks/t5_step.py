@@ -1,5 +1,6 @@
 """Where one cached greedy step of mT5-small (32k vocabulary, batch 1) spends
-its time: the whole step, the traced graph alone, the output layer's
+its time: the whole step, the traced graph alone (compiled by XLA, as batch
+1 runs, and op by op), the start of a search, the output layer's
 product alone, the decoder blocks' dense products alone, and the bytes of
 weights a step reads (what an engine bound by memory bandwidth needs).
 Random weights; medians of 31-40 calls. Quoted in docs/decoding.md,
@@ -36,14 +37,17 @@ def step():
     global logits, state
     logits, state = r.advance(state, [0], [int(logits[0].argmax())])
 print('whole step (advance + argmax) ms %.2f' % med(step, 31))
-# graph only
+# graph only: the XLA program batch 1 runs, and the op-by-op step
 logits, state = d.start([x])
 fed = np.zeros(state.slots, 'int32')
 none = np.zeros(0, 'int32')
-args = (state.self_kv, state.extra, state.table, fed, state.start, np.int32(state.t), none,
-        none)
-call = r.traces[r.step]
-print('traced step alone ms %.2f' % med(lambda: call(*args)))
+args = (state.self_kv, state.extra, state.table, state.kernels, fed, state.start,
+        np.int32(state.t), none, none)
+for name, function in (('compiled', r.compiled_step), ('op-by-op', r.step)):
+    r.call_step(function, *args)  # traced (and compiled) on first use
+    call = r.traces[function]
+    print('%s step alone ms %.2f' % (name, med(lambda: call(*args))))
+print('start (encoder, cross keys/values, first step) ms %.2f' % med(lambda: d.start([x]), 10))
 table = state.table
 h = tf.random.normal((1, 512))
 mm = tf.function(lambda h, t: tf.matmul(h, t))

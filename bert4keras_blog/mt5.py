@@ -206,11 +206,13 @@ class TitleGenerator(object):
         tokenizer: its ``SpTokenizer``.
         max_source, max_target: int. Token limits the model was trained with.
         topk: int. Beam size.
+        precision: 'float32' or 'bfloat16' (``T5Decoder``).
     """
 
-    def __init__(self, t5, tokenizer, max_source, max_target, topk=3):
+    def __init__(self, t5, tokenizer, max_source, max_target, topk=3, precision='float32'):
         self.tokenizer, self.max_source, self.topk = tokenizer, max_source, topk
-        self.decoder = T5Decoder(t5, end_id=special_tokens(tokenizer).end, maxlen=max_target)
+        self.decoder = T5Decoder(t5, end_id=special_tokens(tokenizer).end, maxlen=max_target,
+                                 precision=precision)
 
     def titles(self, text):
         """[(title, log-probability)]: the beam search's answer, then the
@@ -221,7 +223,7 @@ class TitleGenerator(object):
                 for output, score in found]
 
 
-def load_title_generator(folder, topk=3):
+def load_title_generator(folder, topk=3, precision='float32'):
     """Rebuilds the model ``examples/post6_mt5_title_generation.py`` trained
     into ``folder`` from its run record (the release's config, or the tiny
     one), trimmed vocabulary and best weights.
@@ -248,4 +250,5 @@ def load_title_generator(folder, topk=3):
     t5, tokenizer = load_mt5(None, os.path.join(folder, 'sentencepiece.trimmed.model'),
                              config=config, keep_tokens=keep_tokens)
     t5.model.load_weights(os.path.join(folder, 'best.weights.h5'))
-    return TitleGenerator(t5, tokenizer, settings['max_source'], settings['max_target'], topk)
+    return TitleGenerator(t5, tokenizer, settings['max_source'], settings['max_target'], topk,
+                          precision)
