@@ -451,6 +451,20 @@ def test_steps_read_kernel_copies_that_follow_updates(kind):
             variable.assign(value)
 
 
+def steps_move_by_rounding(exact, rounded, inputs):
+    """One input, then three: the first logits of ``rounded`` equal
+    ``exact``'s, later ones differ by rounding only. The rounded
+    decoder's states after two steps."""
+    states = []
+    for batch in ([inputs[0]], inputs[:3]):
+        (a, _), (b, _) = exact.start(batch), rounded.start(batch)
+        np.testing.assert_array_equal(a, b)
+        gaps = np.array([step_differences(exact, rounded, x, 3) for x in batch])
+        assert 0 < gaps.max() < 0.1, gaps
+        states.append(step_logits(rounded, batch, [7, 12])[1])
+    return states
+
+
 def test_bfloat16_steps_use_bfloat16_copies_at_every_row_count(lm):
     """precision='bfloat16': every step (one row or a batch) multiplies by
     bfloat16 copies of the kernels; the logits move by rounding only, and
@@ -459,13 +473,8 @@ def test_bfloat16_steps_use_bfloat16_copies_at_every_row_count(lm):
     exact = LMDecoder(model, end_id=-1, maxlen=4)
     rounded = LMDecoder(model, end_id=-1, maxlen=4, precision='bfloat16')
     assert rounded.runner is not exact.runner
-    for batch in ([inputs[0]], inputs[:3]):
-        (a, _), (b, _) = exact.start(batch), rounded.start(batch)
-        np.testing.assert_array_equal(a, b)
-        gaps = np.array([step_differences(exact, rounded, x, 3) for x in batch])
-        assert 0 < gaps.max() < 0.1, gaps
-        steps, state = step_logits(rounded, batch, [7, 12])
-        assert state.slots == (1 if len(batch) == 1 else 4)
+    for state, slots in zip(steps_move_by_rounding(exact, rounded, inputs), (1, 4)):
+        assert state.slots == slots
         assert rounded.runner.step_on_copies in rounded.runner.traces
         assert all(k.dtype == tf.bfloat16 for k in rounded.runner.copies.kernels)
     with pytest.raises(BlogError, match='precision'):
@@ -554,12 +563,7 @@ def test_t5_bfloat16_steps_round_every_product(t5):
     rounded = T5Decoder(model, end_id=-1, maxlen=4, precision='bfloat16')
     runner = rounded.runner
     assert runner is not exact.runner and runner.output_lm in runner.copies.layers
-    for batch in ([inputs[0]], inputs[:3]):
-        (a, _), (b, _) = exact.start(batch), rounded.start(batch)
-        np.testing.assert_array_equal(a, b)
-        gaps = np.array([step_differences(exact, rounded, x, 3) for x in batch])
-        assert 0 < gaps.max() < 0.1, gaps
-        steps, state = step_logits(rounded, batch, [7, 12])
+    for state in steps_move_by_rounding(exact, rounded, inputs):
         assert all(k.dtype == tf.bfloat16 for k in state.kernels)
     assert runner.compiled_step in runner.traces and runner.step in runner.traces
     with pytest.raises(BlogError, match='precision'):
