@@ -19,6 +19,7 @@ Public API:
     times_transposed(x, weights): x @ weights^T for a tied output layer.
     reuse_freed_memory(), release_freed_memory().
     FEW_ROWS: float32 steps of at most this many slots read kernel copies.
+    COMPILED_SLOTS: T5 steps of at most this many slots run as one XLA program.
 """
 import functools
 import os
