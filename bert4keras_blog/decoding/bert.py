@@ -10,7 +10,7 @@ Public API:
     BertRunner(model, lm, precision='float32'): see ``runner`` for the protocol.
     bert_runner(model, lm, precision='float32'): the shared one of a model.
     apply_feed_forward(layer, x, dense): bert4keras' FeedForward, its Dense
-        layers applied by ``dense``.
+        layers applied by ``dense``; feed_forward_dense(layer): those layers.
 """
 import numpy as np
 
@@ -22,12 +22,18 @@ from bert4keras_blog.decoding.runner import CachedRunner, keras_model, layer_blo
     shared_runner
 from bert4keras_blog.errors import BlogError
 
-__all__ = ['BertRunner', 'bert_runner', 'apply_feed_forward']
+__all__ = ['BertRunner', 'bert_runner', 'apply_feed_forward', 'feed_forward_dense']
 
 
 def bert_runner(model, lm, precision='float32'):
     """The one ``BertRunner`` of ``model`` (a Keras model or bert4keras object)."""
     return shared_runner(BertRunner, keras_model(model), lm, precision)
+
+
+def feed_forward_dense(layer):
+    """The Dense layers of bert4keras' FeedForward: its inputs', then its output's."""
+    return [getattr(layer, 'i%d_dense' % i) for i in range(len(layer.activation))] + \
+        [layer.o_dense]
 
 
 def apply_feed_forward(layer, x, dense):
@@ -98,9 +104,7 @@ class BertRunner(CachedRunner):
         for attention, _, feed_forward, _ in self.layers:
             yield from (attention.q_dense, attention.k_dense, attention.v_dense,
                         attention.o_dense)
-            yield from (getattr(feed_forward, 'i%d_dense' % i)
-                        for i in range(len(feed_forward.activation)))
-            yield feed_forward.o_dense
+            yield from feed_forward_dense(feed_forward)
         yield self.mlm[0]
 
     def _embed(self, token_ids, segment_ids, positions, table):

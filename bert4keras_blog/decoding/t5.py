@@ -10,8 +10,7 @@ Public API:
 
 Steps of at most ``speed.COMPILED_SLOTS`` slots (float32; bfloat16: one)
 run as one XLA program, with the speed-ups on; larger ones op by op, in
-place. ``precision=
-'bfloat16'``: every step's products, the output layer's included, on
+place. ``precision='bfloat16'``: every step's products, the output layer's included, on
 bfloat16 copies of the kernels (``speed.KernelCopies``); the encoder and
 the first step stay float32.
 """
@@ -22,7 +21,7 @@ import numpy as np
 from bert4keras_blog.compat import K, internals, tf
 from bert4keras_blog.decoding import slots, speed
 from bert4keras_blog.decoding.attention import apply_layer, live_columns, masked_attention
-from bert4keras_blog.decoding.bert import apply_feed_forward
+from bert4keras_blog.decoding.bert import apply_feed_forward, feed_forward_dense
 from bert4keras_blog.decoding.runner import CachedRunner, layer_blocks, shared_runner
 from bert4keras_blog.errors import BlogError
 
@@ -91,8 +90,7 @@ class T5Runner(CachedRunner):
         for self_att, _, _, cross_att, _, ffn in self.layers:
             yield from (self_att.q_dense, self_att.k_dense, self_att.v_dense, self_att.o_dense,
                         cross_att.q_dense, cross_att.o_dense)
-            yield from (getattr(ffn, 'i%d_dense' % i) for i in range(len(ffn.activation)))
-            yield ffn.o_dense
+            yield from feed_forward_dense(ffn)
         if self.output_lm is not None:
             yield self.output_lm
 
