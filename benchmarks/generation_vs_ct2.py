@@ -25,7 +25,11 @@ against CTranslate2 float32, "bf=us": bfloat16 against ours).
 CTranslate2 is a benchmark dependency only: ``pip install -r
 requirements/bench.txt``.
 
+``--threads 1`` gives every side one thread: on this 2-core machine the
+batch-1 gap to CTranslate2 float32 is its second thread (docs/decoding.md).
+
 Usage: python benchmarks/generation_vs_ct2.py [--quick] [--vocab 32000 250112]
+    [--batch 1 16] [--threads 2]
 Last lines: min_ratio_bfloat16_vs_ct2_int8=<smallest CTranslate2 int8
 seconds / ours in bfloat16> and min_ratio_vs_ct2_float32=<smallest
 CTranslate2 float32 seconds / ours in float32>, over all rows.
@@ -47,8 +51,7 @@ MT5_SMALL = dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=6,
                  attention_head_size=64, intermediate_size=1024,
                  hidden_act=['gelu_tanh', 'linear'], relative_attention_num_buckets=32)
 SEARCHES = ('greedy', 'beam 3', 'top-p 0.9')
-BATCHES = (1, 16)
-THREADS = 2
+SETTINGS = {'batches': (1, 16), 'threads': 2}  # --batch, --threads
 PIECE = 't%d'  # the word-level tokenizer's name for id i
 SIDES = ('ours', 'ours bfloat16', 'ct2 float32', 'ct2 int8')
 
@@ -112,7 +115,7 @@ class Side(object):
 
     def __init__(self, folder, new_tokens, vocab):
         self.new_tokens, self.vocab = new_tokens, vocab
-        self.rows = [(s, b) for b in BATCHES for s in SEARCHES]
+        self.rows = [(s, b) for b in SETTINGS['batches'] for s in SEARCHES]
         self.batches = [inputs(b, vocab) for _, b in self.rows]
         self.results = {}
 
@@ -140,6 +143,8 @@ class Ours(Side):
         from bert4keras.models import build_transformer_model
         from bert4keras_blog.compat import tf
         from bert4keras_blog.decoding import T5Decoder
+        tf.config.threading.set_intra_op_parallelism_threads(SETTINGS['threads'])
+        tf.config.threading.set_inter_op_parallelism_threads(SETTINGS['threads'])
         tf.constant(1.0) + 1
         self.runtime = rss_mb()
         with open(os.path.join(folder, 'config.json')) as f:
@@ -167,7 +172,7 @@ class CTranslate2(Side):
         self.runtime = rss_mb()
         self.translator = ctranslate2.Translator(
             os.path.join(folder, 'ct2-' + compute_type), device='cpu',
-            compute_type=compute_type, inter_threads=1, intra_threads=THREADS)
+            compute_type=compute_type, inter_threads=1, intra_threads=SETTINGS['threads'])
         self.loaded = rss_mb()
         self.index = {piece(i): i for i in range(vocab)}
 
@@ -198,15 +203,17 @@ def serve(role, folder, new_tokens, vocab):
 
 def role_process(role, folder, new_tokens, vocab):
     command = [sys.executable, os.path.abspath(__file__), '--role', role, '--folder', folder,
-               '--tokens', str(new_tokens), '--vocab', str(vocab)]
+               '--tokens', str(new_tokens), '--vocab', str(vocab),
+               '--threads', str(SETTINGS['threads']), '--batch'] + \
+        [str(b) for b in SETTINGS['batches']]
     return command, dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONWARNINGS='ignore',
-                         OMP_NUM_THREADS=str(THREADS))
+                         OMP_NUM_THREADS=str(SETTINGS['threads']))
 
 
 def compare(folder, new_tokens, vocab, repeats):
     workers = {role: Worker(*role_process(role, folder, new_tokens, vocab)) for role in SIDES}
     try:
-        rows = [(s, b) for b in BATCHES for s in SEARCHES]
+        rows = [(s, b) for b in SETTINGS['batches'] for s in SEARCHES]
         table = []
         for i, (search, batch) in enumerate(rows):
             for worker in workers.values():
@@ -255,15 +262,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='16 new tokens, one run per row')
     parser.add_argument('--vocab', type=int, nargs='+', default=[32000, 250112])
+    parser.add_argument('--batch', type=int, nargs='+', default=[1, 16],
+                        help='batch sizes of the rows (default: 1 16)')
+    parser.add_argument('--threads', type=int, default=2,
+                        help='threads of every side (default 2: this machine\'s cores)')
     parser.add_argument('--role', help=argparse.SUPPRESS)
     parser.add_argument('--folder', help=argparse.SUPPRESS)
     parser.add_argument('--tokens', type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    SETTINGS.update(batches=tuple(args.batch), threads=args.threads)
     if args.role:
         return serve(args.role, args.folder, args.tokens, args.vocab[0])
     new_tokens = 16 if args.quick else 32
     print('mT5-small, %d new tokens, %d threads per side; seconds (median of %d), '
-          'CTranslate2 / ours, peak MB' % (new_tokens, THREADS, 1 if args.quick else 3))
+          'CTranslate2 / ours, peak MB' % (new_tokens, args.threads, 1 if args.quick else 3))
     print('%7s %-10s %5s %8s %8s %8s %8s %7s %7s %6s %6s %6s %6s %5s %5s' % (
         'vocab', 'search', 'batch', 'ours', 'ours bf', 'ct2 f32', 'ct2 int8', 'f32/us',
         'int8/bf', 'MB us', 'MB bf', 'MB f32', 'MB i8', 'i8=f', 'bf=us'))

@@ -11,6 +11,7 @@ from bert4keras_blog.checkpoints import build_model, tiny
 from bert4keras_blog.decoding import (
     LMDecoder, ReferenceLM, ReferenceT5, ReferenceUniLM, T5Decoder, UniLMDecoder, log_probabilities,
     step_differences)
+from bert4keras_blog.decoding import slots
 from bert4keras_blog.errors import BlogError
 
 SOURCES = ['科学空间是苏剑林的博客', '北京欢迎你', '今天天气很好，我们去公园散步吧。', '人民日报']
@@ -552,6 +553,36 @@ def test_t5_steps_of_few_slots_are_compiled_once_and_give_the_same_logits(t5):
         logits, state = runner.advance(state, [0], [int(logits[0].argmax())])
         seconds.append(time.perf_counter() - began)
     assert np.median(seconds[4:]) < 10 * np.median(seconds[:3]), seconds  # a compile: 0.5 s
+
+
+def test_t5_copies_encoder_keys_values_only_between_inputs(t5):
+    """A T5 beam's rows share their input's cross keys/values: a beam
+    search of one input copies them once, into the slots its first step
+    branches to, however often its rows branch later; over several inputs
+    sharing few rows, slots that change input get theirs, and each result
+    equals that input decoded alone."""
+    model, inputs = t5
+    decoder = T5Decoder(model, end_id=-1, maxlen=6)
+    runner = decoder.runner
+    copies = []
+    call = runner.call_step
+    runner.call_step = lambda step, *args: (
+        step is runner.copy_extra and copies.append(len(args[1]))) or call(step, *args)
+    branched = []
+    take = slots.State.take_copies
+    try:
+        slots.State.take_copies = lambda state: branched.append(take(state)) or branched[-1]
+        alone = [decoder.beam_search(x, topk=3) for x in inputs]
+        assert sum(len(s) for s, _ in branched) > 3 * len(inputs)
+        assert copies == [2] * len(inputs)  # beam 3 from one row: two new slots, once
+        copies.clear()
+        shared = decoder.batch_beam_search(inputs, topk=3, max_rows=3)
+    finally:
+        slots.State.take_copies = take
+        del runner.call_step
+    assert sum(copies) > 0
+    for a, b in zip(alone, shared):
+        np.testing.assert_array_equal(b, a)
 
 
 def test_t5_bfloat16_steps_round_every_product(t5):

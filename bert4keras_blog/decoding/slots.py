@@ -60,7 +60,9 @@ class State(object):
 
     ``self_kv``: per layer (keys, values) tensors (slots, heads, length, size);
     ``extra``: per-slot tensors a model keeps besides (T5: cross keys/values
-    and the encoder mask); ``rows``: the slot of each row, in order;
+    and the encoder mask); ``extra_of``: the admitted input whose ``extra``
+    each slot holds (-1: none), so a copy between two slots of one input
+    can leave ``extra`` alone; ``rows``: the slot of each row, in order;
     ``start``: each slot's first live column; ``t``: the next column.
     """
 
@@ -72,12 +74,21 @@ class State(object):
         self.position = np.zeros(slots, 'int32')  # next position id (BERT)
         self.segment = np.zeros(slots, 'int32')  # next segment id (BERT)
         self.self_kv, self.extra = [], []
+        self.extra_of = np.full(slots, -1)
+        self.admitted = 0  # inputs admitted so far: the next one's number in extra_of
         self.copies = None  # (sources, targets) of rows that branched
 
     def take_copies(self):
         """The pending row copies, cleared: the step's graph makes them."""
         copies, self.copies = self.copies, None
         return copies or (np.zeros(0, 'int32'), np.zeros(0, 'int32'))
+
+    def extra_copies(self, sources, targets):
+        """Of the copies (sources, targets), those between slots whose
+        ``extra`` differ (their inputs); ``extra_of`` is updated for them."""
+        moved = self.extra_of[sources] != self.extra_of[targets]
+        self.extra_of[targets[moved]] = self.extra_of[sources[moved]]
+        return sources[moved], targets[moved]
 
     def free_slots(self):
         return np.setdiff1d(np.arange(self.slots), self.rows)
@@ -114,6 +125,7 @@ def make_room(state, slots):
     state.start = np.maximum(np.concatenate([state.start - offset, pad]), 0)
     state.position = np.concatenate([state.position, pad])
     state.segment = np.concatenate([state.segment, pad])
+    state.extra_of = np.concatenate([state.extra_of, pad - 1])
     state.t -= offset
     state.slots, state.length = slots, length
 

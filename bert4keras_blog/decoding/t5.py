@@ -70,6 +70,11 @@ class T5Runner(CachedRunner):
         extra = self.attention.cache_specs(n) + [tf.TensorSpec([None, 1, None, 1], K.floatx())]
         self.write_extra = tf.function(self.write_graph, input_signature=[  # as ``write``
             extra, extra, int_vector, tf.TensorSpec([], tf.int32)])
+        # Steps read ``extra`` and never return it (a compiled step would
+        # copy all of it); it is copied here, in place, between the slots
+        # of different inputs only: a beam's rows share their input's.
+        self.copy_extra = tf.function(lambda extra, sources, targets: self.copy_graph(
+            extra, sources, targets), input_signature=[extra, int_vector, int_vector])
         self.prefill = tf.function(self._prefill, input_signature=[
             tf.TensorSpec([None, None], tf.int32), int_vector, table])
         kernels = [self.copies.spec()] * len(self.copies.layers) if self.copies else []
@@ -148,8 +153,7 @@ class T5Runner(CachedRunner):
     def _step(self, in_place, caches, extra, table, kernels, tokens, start, t, sources, targets):
         n = len(self.layers)
         dense = self.copies.dense(kernels) if kernels else apply_layer
-        copied = self.copy_graph(list(caches) + list(extra), sources, targets, in_place)
-        caches, extra = copied[:len(caches)], copied[len(caches):]
+        caches = self.copy_graph(list(caches), sources, targets, in_place)
         length = tf.shape(caches[0])[2]
         offsets = tf.clip_by_value(self.distances - 1 + tf.range(length) - t, 0,
                                    self.distances - 1)
@@ -162,14 +166,18 @@ class T5Runner(CachedRunner):
             return self.attention.step(attention, x, caches, i, t, mask, bias, dense,
                                        in_place)
         return self._decode(self._embed(tokens, table), self_attend, cross, context_mask,
-                             table, dense), caches, extra
+                             table, dense), caches
 
     def run_step(self, state, fed):
         step = self.compiled_step if self.compiled_step is not None and \
             state.slots <= self.compiled_slots else self.step
-        logits, state.self_kv, state.extra = self.call_step(
+        sources, targets = state.take_copies()
+        moved = state.extra_copies(sources, targets)
+        if len(moved[0]):
+            state.extra = self.call_step(self.copy_extra, state.extra, *moved)
+        logits, state.self_kv = self.call_step(
             step, state.self_kv, state.extra, state.table, state.kernels, fed, state.start,
-            np.int32(state.t), *state.take_copies())
+            np.int32(state.t), sources, targets)
         return logits
 
     def extra_shapes(self, width):
@@ -206,6 +214,8 @@ class T5Runner(CachedRunner):
         state.self_kv = self.write(state.self_kv, caches, free, np.int32(state.t))
         state.extra = self.write_extra(state.extra, cross + [context_mask[:, None, :, None]],
                                         free, np.int32(width))
+        state.extra_of[free] = state.admitted + np.arange(len(batch))
+        state.admitted += len(batch)
         state.start[free] = state.t - 1
         state.rows = np.concatenate([state.rows, free])
         return logits.numpy()
