@@ -221,6 +221,26 @@ def test_rows_freed_by_finished_inputs_take_waiting_ones(shape, Cached, topk, ma
         np.testing.assert_array_equal(b, a)
 
 
+@pytest.mark.parametrize('shape, Cached', [('unilm', UniLMDecoder), ('t5', T5Decoder)])
+def test_a_beam_search_starts_with_slots_for_all_its_rows(shape, Cached, request):
+    """Its first step branches every input into ``topk`` rows: the slots
+    are there from the start, so no buffer is copied into a larger one;
+    the results equal each input decoded alone."""
+    model, inputs = request.getfixturevalue(shape)
+    decoder = Cached(model, end_id=-1, maxlen=5)
+    alone = [decoder.beam_search(x, topk=3) for x in inputs]
+    grown = []
+    resized = slots.resized
+    slots.resized = lambda caches, n, *args: grown.append(n) or resized(caches, n, *args)
+    try:
+        together = decoder.batch_beam_search(inputs, topk=3)
+    finally:
+        slots.resized = resized
+    assert grown == []
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(b, a)
+
+
 def test_a_long_stream_reuses_columns_and_grows_its_buffers(lm):
     """One row at a time over many inputs: the columns of finished inputs
     are dropped and the buffers grow as needed; results stay the same."""

@@ -195,12 +195,13 @@ class BertRunner(CachedRunner):
             *state.take_copies())
         return logits
 
-    def start(self, batch, width=None, new_tokens=1):
+    def start(self, batch, width=None, new_tokens=1, rows=None):
         """Prefills ``batch`` (``[token_ids]`` or ``[token_ids, segment_ids]``
         per input); ``width``: the longest prompt that will ever be admitted;
-        ``new_tokens``: how many tokens the search may add to a row."""
+        ``new_tokens``: how many tokens the search may add to a row;
+        ``rows``: the most rows it will hold (``runner``)."""
         width = max(width or 0, max(len(np.asarray(item[0]).reshape(-1)) for item in batch))
-        state = self.new_state(slots.slot_bucket(len(batch)),
+        state = self.new_state(slots.slot_bucket(max(len(batch), rows or 0)),
                                slots.first_length(width, new_tokens), width)
         state.table = self.table()
         state.kernels = []

@@ -5,9 +5,11 @@ search holds a ``slots.State``. Each graph is traced for the first shapes
 it meets and once more for any others, not per step.
 
 The protocol (what the strategies and ``xiangqi.player`` call):
-    runner.start(batch, width=None, new_tokens=1) -> (logits, state):
+    runner.start(batch, width=None, new_tokens=1, rows=None) -> (logits, state):
         prefills ``batch``; ``width``: the longest input that will ever be
-        admitted; ``new_tokens``: how many tokens the search may add to a row.
+        admitted; ``new_tokens``: how many tokens the search may add to a row;
+        ``rows``: the most rows it will hold, given slots from the start (a
+        beam's first step would otherwise grow every buffer).
     runner.admit(state, batch) -> logits of the new rows (after the others).
     runner.advance(state, rows, tokens) -> (logits, state): feeds
         ``tokens[j]`` to a new row that continues row ``rows[j]``.

@@ -29,9 +29,10 @@ class CachedDecoder(object):
         self.first_output_ids = np.empty((1, 0), dtype=int) if self.start_id is None \
             else np.array([[self.start_id]])
 
-    def start(self, batch, width=None):
-        """Starts a search of ``batch`` on the runner: (logits, state)."""
-        return self.runner.start(batch, width=width, new_tokens=self.maxlen)
+    def start(self, batch, width=None, rows=None):
+        """Starts a search of ``batch`` on the runner: (logits, state);
+        ``rows``: the most rows it will hold."""
+        return self.runner.start(batch, width=width, new_tokens=self.maxlen, rows=rows)
 
     def cache_bytes(self, batch_size, length):
         """Memory of the key/value cache for ``batch_size`` rows of ``length`` tokens."""
@@ -186,5 +187,5 @@ class T5Decoder(CachedDecoder):
     def __init__(self, model, end_id, maxlen, minlen=1, start_id=0, precision='float32'):
         super().__init__(t5_runner(model, precision), end_id, maxlen, minlen, start_id)
 
-    def start(self, batch, width=None):
-        return self.runner.start(batch, width, self.maxlen, self.start_id)
+    def start(self, batch, width=None, rows=None):
+        return self.runner.start(batch, width, self.maxlen, self.start_id, rows)

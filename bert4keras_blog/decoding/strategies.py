@@ -146,8 +146,8 @@ class Search(object):
         return scores
 
     def run(self, runner, batch, end_id, maxlen, minlen, first_output_ids, start):
-        """Every input's hypotheses, done; ``start(inputs, width)`` starts
-        the runner's search. The freed buffers go back to the system at the
+        """Every input's hypotheses, done; ``start(inputs, width, rows)``
+        starts the runner's search. The freed buffers go back to the system at the
         end (the search's caches are gone by then)."""
         groups = [self.hypotheses(first_output_ids) for _ in batch]
         try:
@@ -164,7 +164,9 @@ class Search(object):
         width = max(len(np.asarray(item[0]).reshape(-1)) for item in batch)
         first = max(1, max_rows // rows_each)
         owners, waiting = waiting[:first], waiting[first:]  # the input of each row
-        logits, state = start([batch[i] for i in owners], width)
+        # slots for every row it will hold: a beam's first step would grow them
+        logits, state = start([batch[i] for i in owners], width,
+                              min(max_rows, len(batch) * rows_each))
         while owners:
             scores = self.scores(logits, owners, groups)
             rows, tokens, new_owners = [], [], []

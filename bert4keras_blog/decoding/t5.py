@@ -5,7 +5,7 @@ cached.
 Public API:
     T5Runner(t5, precision='float32'): see ``runner`` for the protocol;
         ``start`` also takes the decoder's first token, ``start(batch,
-        width=None, new_tokens=1, start_id=0)``.
+        width=None, new_tokens=1, start_id=0, rows=None)``.
     t5_runner(t5, precision='float32'): the shared one of a bert4keras T5 object.
 
 Steps of at most ``speed.COMPILED_SLOTS`` slots (float32; bfloat16: one)
@@ -185,14 +185,14 @@ class T5Runner(CachedRunner):
         return [(a.heads, width, a.key_size), (a.heads, width, a.head_size)] * \
             len(self.layers) + [(1, width, 1)]
 
-    def start(self, batch, width=None, new_tokens=1, start_id=0):
+    def start(self, batch, width=None, new_tokens=1, start_id=0, rows=None):
         """Encodes ``batch`` ([encoder_ids] per input) and runs the decoder's
         first step on ``start_id``; ``width``: the longest encoder input that
-        will ever be admitted; ``new_tokens``: as ``BertRunner.start``."""
+        will ever be admitted; ``new_tokens``, ``rows``: as ``BertRunner.start``."""
         width = max(width or 0, max(len(np.asarray(item[0]).reshape(-1)) for item in batch))
         if self.compiled_step is not None:
             width = slots.column_bucket(width)  # one compiled step per bucket, not per length
-        state = self.new_state(slots.slot_bucket(len(batch)),
+        state = self.new_state(slots.slot_bucket(max(len(batch), rows or 0)),
                                slots.first_length(1, new_tokens), 1)
         state.start_id, state.encoder_width, state.table = start_id, width, self.table()
         state.kernels = self.copies.current() if self.copies is not None else []
