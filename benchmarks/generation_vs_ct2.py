@@ -25,8 +25,10 @@ against CTranslate2 float32, "bf=us": bfloat16 against ours).
 CTranslate2 is a benchmark dependency only: ``pip install -r
 requirements/bench.txt``.
 
-``--threads 1`` gives every side one thread: on this 2-core machine the
-batch-1 gap to CTranslate2 float32 is its second thread (docs/decoding.md).
+``--threads 1`` gives every side one thread: there, greedy at batch 1 is
+level with CTranslate2 float32, which gains 1.4x from a second thread where
+ours gains nothing; beam 3 at batch 1 is short on one thread too
+(docs/decoding.md).
 
 Usage: python benchmarks/generation_vs_ct2.py [--quick] [--vocab 32000 250112]
     [--batch 1 16] [--threads 2]

@@ -147,8 +147,8 @@ class Search(object):
 
     def run(self, runner, batch, end_id, maxlen, minlen, first_output_ids, start):
         """Every input's hypotheses, done; ``start(inputs, width, rows)``
-        starts the runner's search. The freed buffers go back to the system at the
-        end (the search's caches are gone by then)."""
+        starts the runner's search. The freed buffers go back to the system
+        at the end (the search's caches are gone by then)."""
         groups = [self.hypotheses(first_output_ids) for _ in batch]
         try:
             self._steps(runner, batch, groups, end_id, maxlen, minlen,
