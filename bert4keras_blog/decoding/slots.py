@@ -75,7 +75,6 @@ class State(object):
         self.segment = np.zeros(slots, 'int32')  # next segment id (BERT)
         self.self_kv, self.extra = [], []
         self.extra_of = np.full(slots, -1)
-        self.admitted = 0  # inputs admitted so far: the next one's number in extra_of
         self.copies = None  # (sources, targets) of rows that branched
 
     def take_copies(self):

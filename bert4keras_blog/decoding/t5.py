@@ -214,8 +214,8 @@ class T5Runner(CachedRunner):
         state.self_kv = self.write(state.self_kv, caches, free, np.int32(state.t))
         state.extra = self.write_extra(state.extra, cross + [context_mask[:, None, :, None]],
                                         free, np.int32(width))
-        state.extra_of[free] = state.admitted + np.arange(len(batch))
-        state.admitted += len(batch)
+        # numbers no slot holds (one of an input no slot holds any more may recur)
+        state.extra_of[free] = state.extra_of.max(initial=-1) + 1 + np.arange(len(batch))
         state.start[free] = state.t - 1
         state.rows = np.concatenate([state.rows, free])
         return logits.numpy()
